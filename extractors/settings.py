@@ -1,0 +1,73 @@
+"""The one settings model, shared by the CLI and the Python API (env prefix ``DOCAI_``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["PIPELINE_VERSION", "Settings"]
+
+PIPELINE_VERSION = "0.1.0"
+"""Bumped whenever outputs for the same input may change; a bump reprocesses ledger entries."""
+
+
+class Settings(BaseSettings):
+    """Every knob of a run. Limits are checked before the expensive work.
+
+    >>> Settings(dpi=200).dpi
+    200
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DOCAI_", extra="forbid", validate_assignment=True)
+
+    # engines
+    ocr_engine: str = "tesseract"
+    classify_engine: str = "rules"
+    extract_engine: str = "rules"
+    qa_engine: str = "rules"
+    model: str | None = Field(None, description="hub id or local dir for model engines")
+    classify_model: str | None = None
+    qa_model: str | None = None
+    device: str = "cpu"
+    batch_size: int = Field(8, ge=1)
+
+    # OCR / rendering
+    lang: str = "eng"
+    dpi: int = Field(300, ge=50, le=1200)
+    psm: int | None = Field(None, ge=0, le=13, description="tesseract page segmentation mode")
+    tessdata_dir: str | None = None
+    min_text_chars: int = Field(20, ge=0, description="text-layer chars below which a page is OCR'd")
+    upscale_below_dpi: int = Field(200, ge=0, description="upscale images scanned below this DPI")
+
+    # limits
+    max_file_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    max_pages: int = Field(500, ge=1)
+    max_page_pixels: int = Field(89_478_485, ge=1, description="Pillow's bomb threshold")
+    ocr_timeout_s: float = Field(120.0, gt=0)
+    render_timeout_s: float = Field(60.0, gt=0)
+    strict_pages: bool = Field(False, description="fail the document when any page fails")
+
+    # review
+    review_threshold: float = Field(0.5, ge=0.0, le=1.0)
+
+    # batch
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+
+    @field_validator("lang")
+    @classmethod
+    def _lang(cls, v: str) -> str:
+        parts = [p for p in v.replace(",", "+").split("+") if p]
+        if not parts or not all(p.replace("_", "").isalnum() for p in parts):
+            raise ValueError("lang must look like 'eng' or 'eng+deu+fra'")
+        return "+".join(parts)
+
+    def output_hash(self) -> str:
+        """Hash of the settings that change outputs (not workers or paths): part of the ledger key."""
+        keep = self.model_dump(exclude={"workers", "batch_size", "device", "ocr_timeout_s",
+                                        "render_timeout_s", "tessdata_dir"})
+        keep["pipeline_version"] = PIPELINE_VERSION
+        return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
