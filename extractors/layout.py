@@ -25,6 +25,7 @@ from schemas.document import Block, Line, Page, Word, union_box
 
 __all__ = [
     "build_layout",
+    "estimate_skew",
     "group_lines",
     "line_height",
     "line_segments",
@@ -52,74 +53,110 @@ def _v_overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return inter / max(1.0, min(a1 - a0, b1 - b0))
 
 
+_Box = tuple[float, float, float, float]
+
+
 class _Row:
-    """A line being built: its words (kept sorted by x0) and its vertical extent."""
+    """A line being built: its boxes (kept sorted by x0) and its vertical extent."""
 
     __slots__ = ("items", "y0", "y1")
 
-    def __init__(self, idx: int, w: Word) -> None:
-        self.items: list[tuple[float, int, Word]] = [(w.bbox[0], idx, w)]
-        self.y0 = w.bbox[1]
-        self.y1 = w.bbox[3]
+    def __init__(self, idx: int, b: _Box) -> None:
+        self.items: list[tuple[float, int, _Box]] = [(b[0], idx, b)]
+        self.y0 = b[1]
+        self.y1 = b[3]
 
-    def nearest(self, w: Word) -> Word:
-        """The word in this row horizontally nearest to ``w``."""
+    def nearest(self, b: _Box) -> _Box:
+        """The box in this row horizontally nearest to ``b``."""
         best, best_d = self.items[0][2], float("inf")
-        x0, x1 = w.bbox[0], w.bbox[2]
+        x0, x1 = b[0], b[2]
         for _, _, o in self.items:
-            d = max(0.0, o.bbox[0] - x1, x0 - o.bbox[2])
+            d = max(0.0, o[0] - x1, x0 - o[2])
             if d < best_d:
                 best, best_d = o, d
                 if d == 0.0:
                     break
         return best
 
-    def add(self, idx: int, w: Word) -> None:
-        insort(self.items, (w.bbox[0], idx, w), key=lambda t: (t[0], t[1]))
-        self.y0 = min(self.y0, w.bbox[1])
-        self.y1 = max(self.y1, w.bbox[3])
+    def add(self, idx: int, b: _Box) -> None:
+        insort(self.items, (b[0], idx, b), key=lambda t: (t[0], t[1]))
+        self.y0 = min(self.y0, b[1])
+        self.y1 = max(self.y1, b[3])
 
 
-def group_lines(words: Sequence[Word], min_overlap: float = 0.5) -> list[list[int]]:
-    """Indices of ``words`` grouped into visual lines (each sorted left to right).
-
-    A word joins the line whose horizontally nearest word overlaps it vertically by at least
-    ``min_overlap`` of the shorter height (best overlap wins; ties by centre distance). Words that
-    sit on top of an existing word of the line (a second text line printed over it) start a new line.
-    """
-    order = sorted(range(len(words)), key=lambda i: (_cy(words[i]), words[i].bbox[0]))
+def _group(boxes: Sequence[_Box], min_overlap: float) -> list[list[int]]:
+    order = sorted(range(len(boxes)), key=lambda i: ((boxes[i][1] + boxes[i][3]) / 2, boxes[i][0]))
     rows: list[_Row] = []
     active: list[_Row] = []
     for i in order:
-        w = words[i]
-        h = _h(w)
-        cy = _cy(w)
-        # rows far above this word can no longer take words (words arrive sorted by centre y)
+        b = boxes[i]
+        h = max(1.0, b[3] - b[1])
+        cy = (b[1] + b[3]) / 2
+        # rows far above this box can no longer take words (boxes arrive sorted by centre y)
         if len(active) > 8:
             active = [r for r in active if r.y1 > cy - 3 * h]
         best: _Row | None = None
         best_score = 0.0
         for r in active:
-            if r.y1 < w.bbox[1] or r.y0 > w.bbox[3]:
+            if r.y1 < b[1] or r.y0 > b[3]:
                 continue
-            o = r.nearest(w)
-            ov = _v_overlap(w.bbox[1], w.bbox[3], o.bbox[1], o.bbox[3])
+            o = r.nearest(b)
+            ov = _v_overlap(b[1], b[3], o[1], o[3])
             if ov < min_overlap:
                 continue
-            # a word overlapping the nearest word horizontally belongs to another text line
-            x_inter = min(o.bbox[2], w.bbox[2]) - max(o.bbox[0], w.bbox[0])
-            if x_inter > 0.5 * min(o.bbox[2] - o.bbox[0], w.bbox[2] - w.bbox[0]) and ov < 0.9:
+            # a box overlapping the nearest box horizontally belongs to another text line
+            x_inter = min(o[2], b[2]) - max(o[0], b[0])
+            if x_inter > 0.5 * min(o[2] - o[0], b[2] - b[0]) and ov < 0.9:
                 continue
-            score = ov - 0.01 * abs(_cy(o) - cy) / h
+            score = ov - 0.01 * abs((o[1] + o[3]) / 2 - cy) / h
             if score > best_score:
                 best, best_score = r, score
         if best is None:
-            r = _Row(i, w)
+            r = _Row(i, b)
             rows.append(r)
             active.append(r)
         else:
-            best.add(i, w)
+            best.add(i, b)
     return [[idx for _, idx, _ in r.items] for r in rows]
+
+
+def estimate_skew(words: Sequence[Word], rows: list[list[int]] | None = None) -> float:
+    """Median slope ``dy/dx`` of the text lines (0.0 when unknown); positive: lines fall to the right."""
+    if rows is None:
+        rows = _group([w.bbox for w in words], 0.5)
+    slopes: list[float] = []
+    for r in rows:
+        for a, b in zip(r, r[1:], strict=False):
+            wa, wb = words[a].bbox, words[b].bbox
+            dx = (wb[0] + wb[2]) / 2 - (wa[0] + wa[2]) / 2
+            if dx <= 0:
+                continue
+            h = max(1.0, min(wa[3] - wa[1], wb[3] - wb[1]))
+            if dx < 2 * h:
+                continue
+            slopes.append(((wb[1] + wb[3]) / 2 - (wa[1] + wa[3]) / 2) / dx)
+    if len(slopes) < 3:
+        return 0.0
+    s = float(median(slopes))
+    return s if abs(s) < 0.2 else 0.0
+
+
+def group_lines(words: Sequence[Word], min_overlap: float = 0.5) -> list[list[int]]:
+    """Indices of ``words`` grouped into visual lines (each sorted left to right).
+
+    The page skew is estimated from a first pass and removed (boxes sheared back) before the
+    final grouping. A word joins the line whose horizontally nearest word overlaps it vertically
+    by at least ``min_overlap`` of the shorter height (best overlap wins; ties by centre
+    distance). Words that sit on top of a word of the line start a new line.
+    """
+    boxes = [w.bbox for w in words]
+    rows = _group(boxes, min_overlap)
+    skew = estimate_skew(words, rows)
+    if abs(skew) > 0.002:
+        sheared = [(b[0], b[1] - skew * (b[0] + b[2]) / 2, b[2], b[3] - skew * (b[0] + b[2]) / 2)
+                   for b in boxes]
+        rows = _group(sheared, min_overlap)
+    return rows
 
 
 def line_height(words: Sequence[Word]) -> float:
