@@ -1,0 +1,1 @@
+"""docai flows: Prefect wiring, the ledger and the CLI (the only package that imports Prefect)."""

