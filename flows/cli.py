@@ -196,6 +196,25 @@ def version() -> None:
     out_console.print(f"docai {PIPELINE_VERSION}")
 
 
+COMMAND_MODULES = ("flows.cmd_eval", "flows.cmd_ask", "flows.cmd_export", "flows.cmd_train",
+                   "flows.cmd_ops")
+"""Modules that add subcommands to ``app`` (each does ``from flows.cli import app``)."""
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry point: the one place exceptions become exit codes."""
     try:
