@@ -19,6 +19,10 @@ from rich.table import Table
 
 from extractors.errors import DocaiError, ExitCode
 
+# Quiet, offline defaults for the local ephemeral Prefect API (a user's own settings win).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
 __all__ = ["app", "main", "settings_from_options"]
 
 app = typer.Typer(
@@ -65,7 +69,6 @@ def _configure_logging(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 
 def _key_fields(rec: Any) -> str:
