@@ -125,6 +125,7 @@ class Pipeline:
         failed = [p for p in doc.pages if p.status == "failed"]
         common = {"sha256": pre.sha256, "pages": pre.n_pages, "size_bytes": pre.size,
                   "media_type": pre.media_type, "page_status": page_status, **base}
+        common["engine"] = {**base["engine"], "ocr": self._words_engine(doc, base["engine"]["ocr"])}
         warnings = list(pre.warnings)
         if pre.encrypted:
             warnings.append("encrypted_owner_password")
@@ -158,6 +159,17 @@ class Pipeline:
             line_items=extraction.line_items, key_values=extraction.key_values, errors=errors,
             warnings=warnings, **common,
         )
+
+
+    @staticmethod
+    def _words_engine(doc: Document, ocr_version: str) -> str:
+        """Which engine produced the words: ``pdfium`` (text layer), the OCR engine, or both."""
+        used = []
+        if any(p.text_source == "text_layer" for p in doc.pages):
+            used.append("pdfium")
+        if any(p.text_source == "ocr" for p in doc.pages):
+            used.append(ocr_version)
+        return "+".join(used) or "none"
 
 
 def _size(path: Path) -> int | None:
