@@ -34,6 +34,41 @@ def _usable_text(words: list[Word], min_chars: int) -> bool:
     return bad / len(chars) < 0.1
 
 
+def _hidden_text_share(page: object) -> float:
+    """Share of text-layer characters that are invisible (render mode 3) or filled white."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    textpage = page.get_textpage()  # type: ignore[attr-defined]
+    try:
+        n = textpage.count_chars()
+        if n <= 0:
+            return 0.0
+        step = max(1, n // 200)  # a sample is enough
+        seen = hidden = 0
+        r, g, b, a = (ctypes.c_uint() for _ in range(4))
+        for i in range(0, n, step):
+            seen += 1
+            obj = raw.FPDFText_GetTextObject(textpage.raw, i)
+            if obj and raw.FPDFTextObj_GetTextRenderMode(obj) == raw.FPDF_TEXTRENDERMODE_INVISIBLE:
+                hidden += 1
+                continue
+            if raw.FPDFText_GetFillColor(textpage.raw, i, r, g, b, a) and (
+                    (r.value, g.value, b.value) == (255, 255, 255) or a.value == 0):
+                hidden += 1
+        return hidden / seen if seen else 0.0
+    finally:
+        textpage.close()
+
+
+def _overlap(a: list[Word], b: list[Word]) -> float:
+    """Token overlap of two word lists (case-folded), relative to the smaller one."""
+    ta = {w.text.casefold() for w in a}
+    tb = {w.text.casefold() for w in b}
+    return len(ta & tb) / max(1, min(len(ta), len(tb)))
+
+
 def pdf_text_words(page: object, width_pt: float, height_pt: float, dpi: float) -> list[Word]:
     """Words of a pypdfium2 page's text layer, boxes in pixels at ``dpi`` (y down)."""
     textpage = page.get_textpage()  # type: ignore[attr-defined]
@@ -127,9 +162,62 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
     return img, base_size
 
 
+def call_ocr(ocr: OcrEngine, image: Image.Image, number: int, settings: Settings) -> list[Word]:
+    """Run an OCR engine on one page under the per-page budget, with its errors mapped.
+
+    Engines that do not time out on their own (in-process ones) are bounded by a watchdog thread;
+    a bare ``RuntimeError("Tesseract process timeout")`` (pytesseract's) becomes ``ocr_timeout``,
+    other ``RuntimeError``s are not timeouts and propagate.
+    """
+    import concurrent.futures as cf
+
+    pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="docai-ocr")
+    try:
+        fut = pool.submit(ocr.ocr, image, page_number=number)
+        try:
+            return fut.result(timeout=settings.ocr_timeout_s + 5.0)
+        except cf.TimeoutError as exc:
+            raise PageError(f"OCR took longer than {settings.ocr_timeout_s:g}s on page {number}",
+                            reason="ocr_timeout", stage="ocr") from exc
+        except RuntimeError as exc:
+            if "process timeout" in str(exc).lower():
+                raise PageError(f"OCR timed out on page {number}", reason="ocr_timeout",
+                                stage="ocr") from exc
+            raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _mean_conf(words: list[Word]) -> float:
+    return sum(w.confidence for w in words) / len(words) if words else 0.0
+
+
+def _ocr_upright(img: Image.Image, ocr: OcrEngine, number: int, settings: Settings
+                 ) -> tuple[Image.Image, list[Word], int]:
+    """OCR, and when the result looks like a sideways or upside-down page, detect the orientation
+    (Tesseract OSD), rotate and OCR again; keep whichever reading is more confident."""
+    words = call_ocr(ocr, img, number, settings)
+    if len(words) >= 15 and _mean_conf(words) >= 0.75:
+        return img, words, 0
+    detect = getattr(ocr, "orientation", None)
+    if detect is None:
+        return img, words, 0
+    angle = detect(img)
+    if not angle:
+        return img, words, 0
+    rotated = img.rotate(angle, expand=True)
+    rotated.info["dpi"] = img.info.get("dpi")
+    words2 = call_ocr(ocr, rotated, number, settings)
+    if len(words2) * _mean_conf(words2) > len(words) * _mean_conf(words):
+        return rotated, words2, angle
+    return img, words, 0
+
+
 def _ocr_page(number: int, image: Image.Image, ocr: OcrEngine, settings: Settings) -> Page:
     img, scale_to = prepare_for_ocr(image, settings)
-    words = ocr.ocr(img, page_number=number)
+    img, words, rotation = _ocr_upright(img, ocr, number, settings)
+    if rotation in (90, 270):
+        scale_to = (scale_to[1], scale_to[0])
     w, h = img.size
     if (w, h) != scale_to:
         # report boxes in the pixel frame of the original image, not the upscaled one
@@ -141,7 +229,11 @@ def _ocr_page(number: int, image: Image.Image, ocr: OcrEngine, settings: Setting
         w, h = scale_to
     dpi = image.info.get("dpi")
     return Page(number=number, width=w, height=h, dpi=float(dpi[0]) if dpi else None,
-                words=words, text_source="ocr", engine=ocr.name)
+                words=words, text_source="ocr", engine=ocr.name, rotation=rotation)
+
+
+Rasterizer = Callable[[object, float, float, Settings], "Image.Image"]
+"""``(pdfium_page, width_pt, height_pt, settings) -> PIL image``; :func:`render_pdf_page` by default."""
 
 
 def iter_pages(
@@ -150,6 +242,7 @@ def iter_pages(
     ocr: OcrEngine | None,
     *,
     layout: Callable[[Page], Page] | None = None,
+    rasterizer: Rasterizer | None = None,
 ) -> Iterator[Page]:
     """Yield the document's pages one at a time, each with words (and layout when given).
 
@@ -158,7 +251,8 @@ def iter_pages(
     """
     finish = layout or (lambda p: p)
     if pre.media_type == "application/pdf":
-        yield from (finish(p) if p.status == "ok" else p for p in _pdf_pages(pre, settings, ocr))
+        pages = _pdf_pages(pre, settings, ocr, rasterizer or render_pdf_page)
+        yield from (finish(p) if p.status == "ok" else p for p in pages)
     else:
         yield from (finish(p) if p.status == "ok" else p for p in _image_pages(pre, settings, ocr))
 
@@ -168,7 +262,8 @@ def _failed(number: int, exc: Exception) -> Page:
     return Page(number=number, width=0, height=0, status="failed", error=reason)
 
 
-def _pdf_pages(pre: Preflight, settings: Settings, ocr: OcrEngine | None) -> Iterator[Page]:
+def _pdf_pages(pre: Preflight, settings: Settings, ocr: OcrEngine | None,
+               rasterize: Rasterizer) -> Iterator[Page]:
     import pypdfium2 as pdfium
 
     try:
@@ -187,7 +282,8 @@ def _pdf_pages(pre: Preflight, settings: Settings, ocr: OcrEngine | None) -> Ite
             try:
                 w_pt, h_pt = page.get_size()
                 words = pdf_text_words(page, w_pt, h_pt, settings.dpi)
-                if _usable_text(words, settings.min_text_chars):
+                hidden = _hidden_text_share(page) if words else 0.0
+                if _usable_text(words, settings.min_text_chars) and hidden < 0.5:
                     scale = settings.dpi / 72.0
                     yield Page(number=number, width=w_pt * scale, height=h_pt * scale,
                                dpi=float(settings.dpi), words=words, text_source="text_layer",
@@ -197,7 +293,7 @@ def _pdf_pages(pre: Preflight, settings: Settings, ocr: OcrEngine | None) -> Ite
                     yield Page(number=number, width=w_pt, height=h_pt, text_source="none")
                     continue
                 try:
-                    image = render_pdf_page(page, w_pt, h_pt, settings)
+                    image = rasterize(page, w_pt, h_pt, settings)
                 except PageError as exc:
                     yield _failed(number, exc)
                     continue
@@ -206,7 +302,12 @@ def _pdf_pages(pre: Preflight, settings: Settings, ocr: OcrEngine | None) -> Ite
                                                     reason="render_failed"))
                     continue
                 try:
-                    yield _ocr_page(number, image, ocr, settings)
+                    ocr_page = _ocr_page(number, image, ocr, settings)
+                    if hidden >= 0.5 and _usable_text(words, settings.min_text_chars):
+                        # an invisible/white text layer: trust the image, flag disagreement
+                        ocr_page.error = ("hidden_text_mismatch"
+                                          if _overlap(words, ocr_page.words) < 0.5 else None)
+                    yield ocr_page
                 except PageError as exc:
                     yield _failed(number, exc)
                 finally:

@@ -36,6 +36,10 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
 """A record missing one of these is ``needs_review``."""
 
 
+INPUT_PAGE_REASONS = frozenset({"page_too_large", "corrupt_image"})
+"""Page failures that are the input's fault: a document failing only with these is ``rejected``."""
+
+
 def safe_source(path: Path, root: Path | None) -> str:
     """Path relative to ``root`` (POSIX separators), with control and bidi characters escaped."""
     try:
@@ -131,7 +135,9 @@ class Pipeline:
             warnings.append("encrypted_owner_password")
         if failed and (s.strict_pages or len(failed) == len(doc.pages)):
             reason = failed[0].error or "page_failed"
-            return Record(status=Status.FAILED, reason=reason, warnings=warnings,
+            input_fault = all(p.error in INPUT_PAGE_REASONS for p in failed)
+            return Record(status=Status.REJECTED if input_fault else Status.FAILED, reason=reason,
+                          warnings=warnings,
                           message=f"{len(failed)} of {len(doc.pages)} pages failed", **common)
         doc_type, doc_conf = self.classifier.classify(doc)
         extraction = self.extractor.extract(doc, doc_type)
@@ -146,6 +152,11 @@ class Pipeline:
         for name in low:
             errors.append(FieldError(field=name, code="low_confidence",
                                      message=f"confidence below {s.review_threshold:g}"))
+        for p in doc.pages:
+            if p.status == "ok" and p.error:
+                warnings.append(f"page {p.number}: {p.error}")
+                errors.append(FieldError(field="document", code=p.error,
+                                         message=f"page {p.number}: text layer disagrees with the image"))
         if failed:
             status = Status.PARTIAL
         elif errors:

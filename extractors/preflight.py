@@ -113,8 +113,35 @@ def preflight(path: str | Path, settings: Settings | None = None) -> Preflight:
     return _image(path, st.st_size, digest, media_type, settings)
 
 
+def _pdf_structure(path: Path, size: int) -> tuple[bool, bool]:
+    """``(complete, xref_ok)`` from the file's tail: a PDF cut short has no ``%%EOF`` near its end;
+    a ``startxref`` offset that does not point at an xref table/stream means repairable damage."""
+    import re
+
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 8192))
+        tail = f.read()
+        complete = b"%%EOF" in tail
+        m = None
+        for m in re.finditer(rb"startxref\s+(\d+)", tail):
+            pass
+        if m is None:
+            return complete, False
+        offset = int(m.group(1))
+        if offset >= size:
+            return complete, False
+        f.seek(offset)
+        head = f.read(64).lstrip()
+    return complete, head.startswith(b"xref") or bool(re.match(rb"\d+\s+\d+\s+obj", head))
+
+
 def _pdf(path: Path, size: int, digest: str, settings: Settings) -> Preflight:
     import pypdfium2 as pdfium
+
+    complete, xref_ok = _pdf_structure(path, size)
+    if not complete:
+        raise InputRejected("the PDF is truncated (no end-of-file marker)", reason="corrupt_pdf",
+                            stage="preflight")
 
     try:
         pdf = pdfium.PdfDocument(str(path))
@@ -139,7 +166,9 @@ def _pdf(path: Path, size: int, digest: str, settings: Settings) -> Preflight:
         encrypted = bool(pdfium.raw.FPDF_GetSecurityHandlerRevision(pdf.raw) >= 0)
     finally:
         pdf.close()
-    return Preflight(path, size, digest, "application/pdf", n, sizes, encrypted)  # type: ignore[arg-type]
+    warnings = () if xref_ok else ("repaired",)
+    return Preflight(path, size, digest, "application/pdf", n, sizes,  # type: ignore[arg-type]
+                     encrypted, warnings)
 
 
 def _image(path: Path, size: int, digest: str, media_type: str, settings: Settings) -> Preflight:

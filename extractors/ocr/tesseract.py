@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from extractors.errors import DependencyMissing, PageError
+from extractors.errors import DependencyMissing, DocaiError, PageError
 from extractors.settings import Settings
 from schemas.document import Word
 
@@ -95,6 +95,12 @@ class TesseractEngine:
         """Fail fast (once, at start-up) when the binary or a language model is missing."""
         self.version()
         have = tesseract_languages(self.binary, self.tessdata_dir)
+        if not have:
+            raise DependencyMissing(
+                "Tesseract finds no language data (is TESSDATA_PREFIX pointing at an empty "
+                "folder?); install `tesseract-ocr-eng` or point --tessdata-dir at a tessdata folder",
+                reason="tesseract_lang_missing", stage="startup",
+            )
         missing = [lang for lang in self.settings.lang.split("+") if lang not in have]
         if missing:
             raise DependencyMissing(
@@ -103,6 +109,44 @@ class TesseractEngine:
                 "or point --tessdata-dir / TESSDATA_PREFIX at a folder holding them",
                 reason="tesseract_lang_missing", stage="startup",
             )
+        self._smoke_test()
+
+    def _smoke_test(self) -> None:
+        """OCR a tiny blank image once: catches missing configs (``tsv``) and broken installs."""
+        from PIL import Image
+
+        try:
+            self.ocr(Image.new("L", (64, 32), 255), page_number=0)
+        except DocaiError as exc:
+            raise DependencyMissing(
+                "tesseract is installed but cannot produce TSV output (missing `configs/tsv`?); "
+                "reinstall tesseract-ocr", reason="tesseract_broken", stage="startup",
+            ) from exc
+
+    def orientation(self, image: Image.Image) -> int:
+        """Counter-clockwise degrees (PIL ``rotate``) that make the page upright; 0 when unsure.
+
+        Uses Tesseract's orientation and script detection (``--psm 0``, needs ``osd``).
+        """
+        import re
+
+        img = image.convert("L") if image.mode not in ("L", "RGB") else image
+        with tempfile.TemporaryDirectory(prefix="docai-osd-") as tmp:
+            src = Path(tmp) / "page.pgm"
+            img.convert("L").save(src)
+            cmd = [self.binary, str(src), "stdout", "--psm", "0", "-l", "osd"]
+            if self.tessdata_dir:
+                cmd[1:1] = ["--tessdata-dir", self.tessdata_dir]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(self.tessdata_dir),
+                                      timeout=min(30.0, self.settings.ocr_timeout_s))
+            except subprocess.TimeoutExpired:
+                return 0
+        rotate = re.search(r"Rotate:\s*(\d+)", proc.stdout)
+        conf = re.search(r"Orientation confidence:\s*([\d.]+)", proc.stdout)
+        if proc.returncode != 0 or not rotate or not conf or float(conf.group(1)) < 1.5:
+            return 0
+        return (-int(rotate.group(1))) % 360
 
     def _psm(self, image: Image.Image) -> int:
         if self.settings.psm is not None:
