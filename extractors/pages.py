@@ -175,7 +175,7 @@ def call_ocr(ocr: OcrEngine, image: Image.Image, number: int, settings: Settings
     try:
         fut = pool.submit(ocr.ocr, image, page_number=number)
         try:
-            return fut.result(timeout=settings.ocr_timeout_s + 5.0)
+            return fut.result(timeout=settings.ocr_timeout_s + min(5.0, settings.ocr_timeout_s / 2))
         except cf.TimeoutError as exc:
             raise PageError(f"OCR took longer than {settings.ocr_timeout_s:g}s on page {number}",
                             reason="ocr_timeout", stage="ocr") from exc

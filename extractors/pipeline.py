@@ -62,8 +62,10 @@ class Pipeline:
         ocr: Any = None,
         classifier: Any = None,
         extractor: Any = None,
+        rasterizer: Any = None,
     ) -> None:
         self.settings = settings or Settings()
+        self.rasterizer = rasterizer
         s = self.settings
         self.ocr = ocr if ocr is not None else registry.create("ocr", s.ocr_engine, s)
         self.classifier = (classifier if classifier is not None
@@ -93,7 +95,8 @@ class Pipeline:
             InputRejected: the input is bad (see :func:`extractors.preflight.preflight`).
         """
         pre = preflight(path, self.settings)
-        pages: list[Page] = list(iter_pages(pre, self.settings, self.ocr, layout=build_layout))
+        pages: list[Page] = list(iter_pages(pre, self.settings, self.ocr, layout=build_layout,
+                                               rasterizer=self.rasterizer))
         doc = Document(source=source or Path(path).name, sha256=pre.sha256,
                        media_type=pre.media_type, pages=pages)
         return pre, doc

@@ -9,7 +9,6 @@ each other and the batch runs pages in parallel anyway.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import os
 import shutil
@@ -37,7 +36,6 @@ def _env(tessdata_dir: str | None) -> dict[str, str]:
     return env
 
 
-@functools.lru_cache(maxsize=8)
 def tesseract_version(binary: str = "tesseract") -> str:
     """``tesseract 5.3.0``-style version string.
 
@@ -86,14 +84,17 @@ class TesseractEngine:
         self.settings = settings or Settings()
         self.binary = binary
         self.tessdata_dir = self.settings.tessdata_dir
+        self._version: str | None = None
 
     def version(self) -> str:
-        """Engine name and version, recorded on every record."""
-        return tesseract_version(self.binary)
+        """Engine name and version, recorded on every record (looked up once per engine)."""
+        if self._version is None:
+            self._version = tesseract_version(self.binary)
+        return self._version
 
     def check(self) -> None:
         """Fail fast (once, at start-up) when the binary or a language model is missing."""
-        self.version()
+        self._version = tesseract_version(self.binary)
         have = tesseract_languages(self.binary, self.tessdata_dir)
         if not have:
             raise DependencyMissing(
