@@ -32,6 +32,7 @@ __all__ = [
     "available",
     "create",
     "register",
+    "registrations",
 ]
 
 Kind = Literal["ocr", "classify", "extract", "qa"]
@@ -150,3 +151,9 @@ def create(kind: Kind, name: str, settings: Settings) -> Any:
     if name not in engines:
         raise UsageError(f"unknown {kind} engine {name!r}; known: {', '.join(sorted(engines))}")
     return _resolve(engines[name])(settings)
+
+
+def registrations() -> dict[str, dict[str, str | Callable[..., Any]]]:
+    """A copy of every registration (kind → name → factory), e.g. to repeat them in a worker
+    process so that engines registered at run time exist there too."""
+    return {kind: dict(engines) for kind, engines in _REGISTRY.items()}
