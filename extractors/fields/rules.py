@@ -1,0 +1,1345 @@
+"""Rules extractor: layout-aware header fields, line items and key-values, no model weights.
+
+Labels from a multilingual lexicon (en/de/fr) are found in the page's lines (exactly or fuzzily,
+tolerating OCR noise and trailing colons); a value is read to the right of its label on the same
+visual row, else directly below it, parsed with the type's normaliser and scored. Totals are
+checked against the arithmetic of the document (subtotal + tax − discount, cash − change, the sum
+of line amounts); receipt merchant name and address come from the top lines.
+
+>>> from schemas.document import Document, Page, Word
+>>> from extractors.layout import build_layout
+>>> ws = [Word.from_pixels(t, b, page_width=1000, page_height=1000, confidence=0.95) for t, b in
+...       [("TOTAL", (50, 800, 130, 820)), ("12.50", (800, 801, 870, 821))]]
+>>> doc = Document(source="x", sha256="0", media_type="image/png",
+...                pages=[build_layout(Page(number=1, width=1000, height=1000, words=ws))])
+>>> RulesExtractor(None).extract(doc, "receipt").fields["total"].value
+'12.50'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from statistics import median
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from extractors.registry import Extraction
+from schemas.document import Document, Page, Word, union_box
+from schemas.fields import Field, KeyValue, LineItem
+from schemas.normalize import (
+    NormalizationError,
+    detect_currency,
+    format_money,
+    parse_date,
+    parse_money,
+    parse_time,
+)
+
+__all__ = ["LABELS", "RulesExtractor", "find_labels"]
+
+ENGINE = "rules"
+
+# --------------------------------------------------------------------------------------------
+# Lexicon: field → [(label, weight)]. Labels are lower-case words; separators between the words
+# of a label may be spaces, dots, dashes, slashes or nothing. Fields starting with "_" are helpers
+# (cash tendered, change, rounding, quantity counters) used for arithmetic and to block false hits.
+# --------------------------------------------------------------------------------------------
+LABELS: dict[str, list[tuple[str, float]]] = {
+    "invoice_id": [
+        ("invoice no", 1.0), ("invoice number", 1.0), ("invoice #", 1.0), ("invoice num", 1.0),
+        ("invoice id", 1.0), ("inv no", 0.9), ("inv #", 0.9), ("invoice", 0.55), ("bill no", 0.8),
+        ("receipt no", 0.8), ("document no", 0.6), ("doc no", 0.6), ("reference no", 0.5),
+        ("rechnungsnummer", 1.0), ("rechnung nr", 1.0), ("rechnungs nr", 1.0), ("rechnung", 0.55),
+        ("re nr", 0.8), ("belegnummer", 0.7), ("beleg nr", 0.7),
+        ("facture n°", 1.0), ("facture no", 1.0), ("n° de facture", 1.0), ("no de facture", 1.0),
+        ("numéro de facture", 1.0), ("numero de facture", 1.0), ("facture", 0.55),
+        ("credit note no", 1.0), ("gutschrift nr", 1.0), ("avoir n°", 1.0),
+    ],
+    "invoice_date": [
+        ("invoice date", 1.0), ("date of invoice", 1.0), ("date issued", 0.9), ("issue date", 0.9),
+        ("billing date", 0.9), ("date", 0.6), ("dated", 0.6),
+        ("rechnungsdatum", 1.0), ("belegdatum", 0.8), ("datum", 0.6), ("ausstellungsdatum", 0.9),
+        ("date de facture", 1.0), ("date de facturation", 1.0), ("date d'émission", 0.9),
+        ("date facture", 1.0),
+    ],
+    "due_date": [
+        ("due date", 1.0), ("payment due", 0.9), ("date due", 1.0), ("due by", 0.9), ("due on", 0.8),
+        ("pay by", 0.8), ("fälligkeitsdatum", 1.0), ("fällig am", 1.0), ("fällig bis", 1.0),
+        ("zahlbar bis", 1.0), ("date d'échéance", 1.0), ("date d'echeance", 1.0), ("échéance", 0.9),
+        ("echeance", 0.9), ("à payer avant le", 1.0),
+    ],
+    "po_number": [
+        ("po number", 1.0), ("po no", 1.0), ("po #", 1.0), ("p o no", 1.0), ("purchase order", 0.9),
+        ("order no", 0.7), ("order number", 0.7), ("your order", 0.6), ("bestellnummer", 0.9),
+        ("bestell nr", 0.9), ("auftragsnummer", 0.8), ("ihre bestellung", 0.7),
+        ("bon de commande", 0.9), ("n° de commande", 0.9), ("commande n°", 0.9), ("réf commande", 0.8),
+    ],
+    "payment_terms": [
+        ("payment terms", 1.0), ("terms", 0.7), ("terms of payment", 1.0), ("zahlungsbedingungen", 1.0),
+        ("zahlungsziel", 1.0), ("conditions de paiement", 1.0), ("conditions de règlement", 1.0),
+        ("modalités de paiement", 1.0),
+    ],
+    "vendor_tax_id": [
+        ("vat id", 1.0), ("vat no", 1.0), ("vat number", 1.0), ("vat reg no", 1.0), ("vat reg", 0.9),
+        ("tax id", 1.0), ("tax no", 0.9), ("tin", 0.7), ("ein", 0.6), ("abn", 0.8),
+        ("gst id", 1.0), ("gst reg no", 1.0), ("gst reg", 1.0), ("gst no", 1.0), ("gst id no", 1.0),
+        ("gst registration no", 1.0), ("gst number", 1.0), ("co reg no", 0.8), ("co reg", 0.8),
+        ("company reg no", 0.8), ("ust-idnr", 1.0), ("ust idnr", 1.0), ("ust-id", 1.0), ("ust id", 1.0),
+        ("umsatzsteuer-id", 1.0), ("steuernummer", 0.9), ("steuer-nr", 0.9), ("st-nr", 0.8),
+        ("tva intracommunautaire", 1.0), ("n° tva", 1.0), ("numéro de tva", 1.0), ("siret", 0.8),
+        ("siren", 0.8), ("uid", 0.7),
+    ],
+    "customer_name": [
+        ("bill to", 1.0), ("billed to", 1.0), ("sold to", 1.0), ("invoice to", 1.0), ("customer", 0.7),
+        ("client", 0.7), ("ship to", 0.5), ("rechnungsadresse", 1.0), ("rechnungsempfänger", 1.0),
+        ("kunde", 0.7), ("facturé à", 1.0), ("facture à", 1.0), ("adresse de facturation", 1.0),
+        ("destinataire", 0.7),
+    ],
+    "merchant_phone": [
+        ("tel", 1.0), ("telephone", 1.0), ("phone", 1.0), ("tel no", 1.0), ("ph", 0.7),
+        ("telefon", 1.0), ("tél", 1.0), ("téléphone", 1.0), ("hotline", 0.7),
+    ],
+    "transaction_time": [("time", 1.0), ("zeit", 1.0), ("uhrzeit", 1.0), ("heure", 1.0)],
+    "total": [
+        ("grand total", 1.0), ("total amount", 0.95), ("amount due", 0.9), ("total due", 0.95),
+        ("balance due", 0.9), ("total payable", 0.95), ("amount payable", 0.95), ("net total", 0.85),
+        ("nett total", 0.85), ("total incl", 0.95), ("total inclusive", 0.95), ("total including", 0.95),
+        ("rounded total", 1.0), ("total rounded", 1.0), ("total after rounding", 1.0),
+        ("total after adj", 1.0), ("total (rounded)", 1.0), ("total sales", 0.8),
+        ("total amt", 0.9), ("invoice total", 0.95), ("total", 0.8), ("amount", 0.45), ("nett", 0.6),
+        ("to pay", 0.7), ("amount to pay", 0.85), ("total to pay", 0.95),
+        ("gesamtbetrag", 1.0), ("rechnungsbetrag", 1.0), ("endbetrag", 1.0), ("zu zahlen", 0.9),
+        ("bruttobetrag", 0.9), ("gesamtsumme", 1.0), ("gesamt", 0.8), ("summe", 0.75),
+        ("total ttc", 1.0), ("montant ttc", 1.0), ("net à payer", 1.0), ("net a payer", 1.0),
+        ("montant total", 0.95), ("total à payer", 1.0), ("montant dû", 0.9), ("à payer", 0.8),
+    ],
+    "subtotal": [
+        ("subtotal", 1.0), ("sub total", 1.0), ("total excl", 0.9), ("total excluding", 0.9),
+        ("total before tax", 0.9), ("amount excl", 0.8), ("net amount", 0.7), ("gross amount", 0.6),
+        ("total sales excl", 0.9), ("zwischensumme", 1.0), ("nettobetrag", 1.0), ("netto", 0.7),
+        ("summe netto", 1.0), ("gesamt netto", 1.0), ("warenwert", 0.8), ("sous-total", 1.0),
+        ("sous total", 1.0), ("total ht", 1.0), ("montant ht", 1.0), ("total hors taxes", 1.0),
+    ],
+    "tax_total": [
+        ("tax", 0.8), ("vat", 0.8), ("gst", 0.7), ("sales tax", 0.95), ("total tax", 0.95),
+        ("tax amount", 0.95), ("gst amount", 0.95), ("total gst", 0.95), ("gst amt", 0.9),
+        ("total gst amt", 0.95), ("vat amount", 0.95), ("total vat", 0.95), ("sst", 0.7),
+        ("ust", 0.8), ("mwst", 0.85), ("mehrwertsteuer", 0.9), ("umsatzsteuer", 0.9),
+        ("tva", 0.85), ("montant tva", 0.95), ("total tva", 0.95),
+    ],
+    "discount": [
+        ("discount", 1.0), ("total discount", 1.0), ("less discount", 1.0), ("disc", 0.7),
+        ("rabatt", 1.0), ("skonto", 0.8), ("remise", 1.0), ("réduction", 0.9),
+    ],
+    "tip": [("tip", 1.0), ("tips", 1.0), ("gratuity", 1.0), ("trinkgeld", 1.0), ("pourboire", 1.0)],
+    "_cash": [
+        ("cash", 1.0), ("tendered", 1.0), ("cash tendered", 1.0), ("amount paid", 0.9), ("paid", 0.7),
+        ("payment", 0.6), ("gegeben", 1.0), ("bar", 0.8), ("espèces", 1.0), ("especes", 1.0),
+        ("visa", 0.6), ("mastercard", 0.6), ("credit card", 0.6), ("card", 0.5),
+    ],
+    "_change": [
+        ("change", 1.0), ("change due", 1.0), ("amount change", 1.0), ("change amt", 1.0),
+        ("rückgeld", 1.0), ("zurück", 1.0), ("rendu", 1.0), ("monnaie rendue", 1.0),
+    ],
+    "_rounding": [
+        ("rounding", 1.0), ("rounding adj", 1.0), ("rounding adjustment", 1.0), ("round off", 1.0),
+        ("rundung", 1.0), ("arrondi", 1.0),
+    ],
+    "_count": [
+        ("total qty", 1.0), ("total quantity", 1.0), ("total items", 1.0), ("total item", 1.0),
+        ("item count", 1.0), ("items", 0.8), ("item(s)", 1.0), ("qty(s)", 1.0), ("no of items", 1.0),
+        ("total no of items", 1.0), ("quantity count", 1.0), ("total saving", 1.0), ("you saved", 1.0),
+        ("total savings", 1.0), ("anzahl", 0.8), ("nombre d'articles", 1.0),
+    ],
+}
+MONEY_LABEL_FIELDS = ("total", "subtotal", "tax_total", "discount", "tip", "_cash", "_change",
+                      "_rounding")
+
+_FOLD = str.maketrans({"’": "'", "`": "'", "º": "°"})
+
+
+def _fold(s: str) -> str:
+    """Lower-case, NFKC, ascii quotes; keeps length (so character offsets stay valid)."""
+    out = unicodedata.normalize("NFKC", s).translate(_FOLD).lower()
+    return out if len(out) == len(s) else s.lower()
+
+
+def _label_regex(label: str) -> re.Pattern[str]:
+    parts = [re.escape(p) for p in re.split(r"[\s.\-/]+", label) if p]
+    sep = r"[\s.:\-/_]*"
+    body = sep.join(parts)
+    tail = r"(?![a-zà-ÿ])" if label[-1].isalnum() else ""
+    return re.compile(r"(?<![a-zà-ÿ0-9])" + body + tail)
+
+
+@dataclass(frozen=True)
+class _Label:
+    field: str
+    label: str
+    weight: float
+    regex: re.Pattern[str]
+    fuzzy: bool
+
+
+_ALL_LABELS: list[_Label] = [
+    _Label(f, lab, w, _label_regex(lab), len(lab.replace(" ", "")) >= 6)
+    for f, labs in LABELS.items() for lab, w in labs
+]
+
+
+@dataclass
+class LabelHit:
+    """A label occurrence in a line: character span ``[start, end)`` of the line text."""
+
+    field: str
+    label: str
+    weight: float
+    score: float
+    line: int
+    start: int
+    end: int
+
+
+def find_labels(text: str, line: int = 0, labels: Sequence[_Label] | None = None) -> list[LabelHit]:
+    """Label occurrences in ``text``, overlaps resolved (longer, then stronger labels win)."""
+    low = _fold(text)
+    hits: list[LabelHit] = []
+    for lab in labels or _ALL_LABELS:
+        found = False
+        for m in lab.regex.finditer(low):
+            hits.append(LabelHit(lab.field, lab.label, lab.weight, 1.0, line, m.start(), m.end()))
+            found = True
+        if found or not lab.fuzzy or len(low) < len(lab.label) - 1:
+            continue
+        al = fuzz.partial_ratio_alignment(lab.label, low, score_cutoff=84)
+        if al is None:
+            continue
+        a, b = al.dest_start, al.dest_end
+        if a > 0 and low[a - 1].isalnum():
+            continue
+        while b < len(low) and low[b].isalpha():
+            b += 1
+        if b - a > len(lab.label) + 2 or low[a] != lab.label[0]:
+            continue
+        if len(low[a:b].split()) != len(lab.label.split()):
+            continue
+        whole = fuzz.ratio(lab.label.replace(" ", ""), re.sub(r"[\s.:\-/_]", "", low[a:b]))
+        if whole < 84:
+            continue
+        hits.append(LabelHit(lab.field, lab.label, lab.weight, min(al.score, whole) / 100.0, line, a, b))
+    hits.sort(key=lambda h: (-(h.end - h.start) * h.score, -h.weight))
+    kept: list[LabelHit] = []
+    for h in hits:
+        if any(h.start < k.end and k.start < h.end for k in kept):
+            continue
+        kept.append(h)
+    kept.sort(key=lambda h: h.start)
+    return kept
+
+
+def _drop_modifiers(text: str, hits: list[LabelHit]) -> list[LabelHit]:
+    """Drop hits that only qualify the label before them ("Total Sales (Excluding GST) 51.42":
+    GST is part of the total's label, not a label of its own): no digit between the two."""
+    out: list[LabelHit] = []
+    for h in hits:
+        if out and not re.search(r"\d", text[out[-1].end:h.start]) and h.start - out[-1].end < 25 \
+                and h.field != out[-1].field and not text[out[-1].end:h.start].strip().endswith(":"):
+            continue
+        out.append(h)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Document view: flat list of lines with character offsets per word
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _L:
+    """One layout line with what the rules need."""
+
+    page: Page
+    pno: int
+    idx: int  # index in the flat list
+    words: list[Word]
+    text: str
+    starts: list[int]
+    box: tuple[int, int, int, int]
+    pbox: tuple[float, float, float, float]
+    h: float
+    hits: list[LabelHit] = field(default_factory=list)
+
+    def span_words(self, a: int, b: int) -> list[int]:
+        """Positions of words overlapping the character span ``[a, b)``."""
+        out = []
+        for k, s in enumerate(self.starts):
+            e = s + len(self.words[k].text)
+            if s < b and a < e:
+                out.append(k)
+        return out
+
+
+def _make_line(page: Page, pno: int, idx: int, words: list[Word]) -> _L:
+    starts, pos = [], 0
+    for w in words:
+        starts.append(pos)
+        pos += len(w.text) + 1
+    text = " ".join(w.text for w in words)
+    b = union_box([w.box for w in words])
+    pb = union_box([w.bbox for w in words])
+    h = float(median([max(1.0, w.bbox[3] - w.bbox[1]) for w in words]))
+    return _L(page, pno, idx, words, text,
+              starts, (int(b[0]), int(b[1]), int(b[2]), int(b[3])),
+              (float(pb[0]), float(pb[1]), float(pb[2]), float(pb[3])), h)
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    inter = min(a1, b1) - max(a0, b0)
+    return max(0.0, inter) / max(1.0, min(a1 - a0, b1 - b0))
+
+
+@dataclass
+class _Cand:
+    """A candidate value for a field."""
+
+    field: str
+    value: str
+    text: str
+    score: float
+    line: _L
+    wpos: list[int]
+    label: LabelHit | None = None
+    amount: Decimal | None = None
+
+    def to_field(self, extra_conf: float = 0.0) -> Field:
+        ws = [self.line.words[k] for k in self.wpos]
+        ocr = sum(w.confidence for w in ws) / len(ws) if ws else 0.5
+        ev = max(0.0, min(1.0, self.score / 2.0 + extra_conf))
+        conf = max(0.01, min(0.99, ocr * (0.35 + 0.6 * ev)))
+        b = union_box([w.box for w in ws]) if ws else self.line.box
+        return Field(value=self.value, text=self.text, confidence=round(conf, 4), page=self.line.pno,
+                     bbox=[int(v) for v in b], engine=ENGINE)
+
+
+# value patterns -----------------------------------------------------------------------------
+_CUR = r"(?:RM|USD|EUR|GBP|CHF|MYR|SGD|S\$|US\$|\$|€|£|¥|Fr\.|CAD|AUD)"
+_NUM = (r"(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+,\d{2}"  # 1 234,56
+        r"|\d{1,3}(?:[.,'’]\d{3})+(?:[.,]\d{1,2})?"  # 1,234.56 / 1.234,56 / 1,234
+        r"|\d+[.,] ?\d{1,2}"  # 12.50 / 33, 92 (OCR)
+        r"|\d+)")
+_AMOUNT = re.compile(
+    r"(?<![\w.,/:\-])(?P<neg>-\s?)?(?P<c1>" + _CUR + r"\s?)?(?P<neg2>-\s?)?(?P<num>\(?" + _NUM + r"\)?)"
+    r"(?P<c2>\s?(?:€|EUR|CHF|\$|£|RM))?(?![\w%/:]|[.,]\d)",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"(?<![\d])(?:"
+    r"\d{4}[./\-]\d{1,2}[./\-]\d{1,2}"
+    r"|\d{1,2}[./\-]\d{1,2}[./\-](?:\d{4}|\d{2})"
+    r"|\d{1,2}\.?\s?(?:[A-Za-zéû]{3,9})\.?,?\s?\d{2,4}"
+    r"|(?:[A-Za-zéû]{3,9})\.?\s?\d{1,2}(?:st|nd|rd|th)?,?\s?\d{4}"
+    r")(?![\d])"
+)
+_TIME = re.compile(r"(?<![\d:.])(\d{1,2}[:.]\s?\d{2}(?:[:.]\s?\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?)(?![\d:])")
+_PHONE = re.compile(r"\+?\(?\d[\d\s()./\-]{5,}\d")
+_ID_TOKEN = re.compile(r"^[#:]*([A-Za-z0-9][A-Za-z0-9\-/._]*\d[A-Za-z0-9\-/._]*|\d+)$")
+_FILLER = {"no", "no.", "nr", "nr.", "#", ":", "number", "num", "n°", "n", "no:", "nr:", "-", ".", "id"}
+
+
+def _parse_amount(text: str, decimal_comma: bool) -> Decimal | None:
+    try:
+        v, _ = parse_money(text.replace("(", "").replace(")", ""), decimal_comma=decimal_comma)
+    except NormalizationError:
+        return None
+    return v
+
+
+def _amounts_in(ln: _L, a: int, b: int, decimal_comma: bool) -> list[tuple[Decimal, str, list[int], bool]]:
+    """Money values in ``ln.text[a:b]``: (value, printed text, word positions, has decimals)."""
+    out = []
+    for m in _AMOUNT.finditer(ln.text, a, b):
+        num = m.group("num")
+        v = _parse_amount(num.replace(" ", "") if not re.search(r"\d \d{3},", num) else num,
+                          decimal_comma)
+        if v is None:
+            continue
+        if m.group("neg") or m.group("neg2") or num.startswith("("):
+            v = -v
+        dec = bool(re.search(r"[.,] ?\d{1,2}\)?$", num))
+        s, e = m.span()
+        out.append((v, ln.text[s:e].strip(), ln.span_words(s, e), dec))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+class RulesExtractor:
+    """Layout-aware heuristic field extractor (default engine; no weights)."""
+
+    name = "rules"
+
+    def __init__(self, settings: Any = None) -> None:
+        self.settings = settings
+
+    # public ----------------------------------------------------------------------------------
+    def extract(self, doc: Document, doc_type: str) -> Extraction:
+        """Fields, line items and key-values of ``doc`` read as ``doc_type``."""
+        lines = self._lines(doc)
+        if not lines:
+            return Extraction()
+        ctx = _Ctx(doc, lines)
+        fields: dict[str, Field] = {}
+        kvs = _key_values(ctx)
+        if doc_type in ("invoice", "receipt", "other"):
+            fields.update(_money_fields(ctx, doc_type))
+            fields.update(_date_fields(ctx, doc_type))
+            fields.update(_id_fields(ctx, doc_type))
+            fields.update(_party_fields(ctx, doc_type))
+            items = _line_items(ctx)
+            cur = _currency(ctx, fields)
+            if cur is not None:
+                fields["currency"] = cur
+            if doc_type == "other":
+                fields = {k: v for k, v in fields.items() if k in ("total", "currency", "invoice_date")}
+                items = []
+        else:
+            items = []
+        return Extraction(fields=fields, line_items=items, key_values=kvs)
+
+    @staticmethod
+    def _lines(doc: Document) -> list[_L]:
+        out: list[_L] = []
+        for page in doc.pages:
+            for ln in page.lines:
+                ws = page.line_words(ln)
+                if ws:
+                    out.append(_make_line(page, page.number, len(out), ws))
+        return out
+
+
+class _Ctx:
+    """Per-document state: lines, label hits, number conventions."""
+
+    def __init__(self, doc: Document, lines: list[_L]) -> None:
+        self.doc = doc
+        self.lines = lines
+        self.text = "\n".join(ln.text for ln in lines)
+        for ln in lines:
+            ln.hits = _drop_modifiers(ln.text, find_labels(ln.text, ln.idx))
+        self.decimal_comma = _decimal_comma(self.text)
+        self.dayfirst = _dayfirst(self.text)
+        self.by_page: dict[int, list[_L]] = {}
+        for ln in lines:
+            self.by_page.setdefault(ln.pno, []).append(ln)
+        # page-relative vertical position 0 (top) .. 1 (bottom)
+        self.rel_y = {ln.idx: ln.pbox[1] / max(1.0, ln.page.height) for ln in lines}
+
+    def row(self, ln: _L) -> list[_L]:
+        """Lines of the same page sharing ``ln``'s visual row (itself included), left to right."""
+        out = [o for o in self.by_page[ln.pno]
+               if _overlap(ln.pbox[1], ln.pbox[3], o.pbox[1], o.pbox[3]) >= 0.5]
+        return sorted(out, key=lambda o: o.pbox[0])
+
+    def below(self, ln: _L, x0: float, x1: float, max_lines: int = 1) -> list[tuple[_L, list[int]]]:
+        """Words of the next lines below ``ln`` that lie under the x-range ``[x0, x1]``."""
+        out: list[tuple[_L, list[int]]] = []
+        bottom = ln.pbox[3]
+        for o in sorted(self.by_page[ln.pno], key=lambda o: o.pbox[1]):
+            if o.pbox[1] < bottom - 0.3 * ln.h or o is ln:
+                continue
+            if o.pbox[1] - bottom > 2.5 * max(ln.h, o.h):
+                break
+            pos = [k for k, w in enumerate(o.words) if w.bbox[2] > x0 and w.bbox[0] < x1]
+            if not pos:
+                continue
+            # extend to the contiguous run of words (a value can stick out of the label's column)
+            segs = _segments(o.words)
+            keep = sorted({k for seg in segs if set(seg) & set(pos) for k in seg})
+            out.append((o, keep))
+            bottom = o.pbox[3]
+            if len(out) >= max_lines:
+                break
+        return out
+
+
+def _segments(words: Sequence[Word], factor: float = 1.5) -> list[list[int]]:
+    if not words:
+        return []
+    h = median([max(1.0, w.bbox[3] - w.bbox[1]) for w in words])
+    segs: list[list[int]] = [[0]]
+    for k in range(1, len(words)):
+        if words[k].bbox[0] - words[k - 1].bbox[2] > factor * h:
+            segs.append([k])
+        else:
+            segs[-1].append(k)
+    return segs
+
+
+def _decimal_comma(text: str) -> bool:
+    comma = len(re.findall(r"\d,\d{2}(?![\d])", text)) + 2 * len(re.findall(r"\d\.\d{3},\d{2}", text))
+    dot = len(re.findall(r"\d\.\d{2}(?![\d.])", text)) + 2 * len(re.findall(r"\d,\d{3}\.\d{2}", text))
+    return comma > dot
+
+
+def _dayfirst(text: str) -> bool:
+    dayfirst = monthfirst = 0
+    for m in re.finditer(r"(?<!\d)(\d{1,2})[/\-.](\d{1,2})[/\-.](\d{2,4})(?!\d)", text):
+        a, b = int(m.group(1)), int(m.group(2))
+        if a > 12 >= b:
+            dayfirst += 1
+        elif b > 12 >= a:
+            monthfirst += 1
+    if monthfirst > dayfirst:
+        return False
+    if dayfirst:
+        return True
+    us = bool(re.search(r"\$|\bUSD\b", text)) and bool(
+        re.search(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.? \d{1,2},? \d{4}", text)
+        or re.search(r"\b[A-Z]{2} \d{5}(?:-\d{4})?\b", text)
+    )
+    return not us
+
+
+# --------------------------------------------------------------------------------------------
+# value search next to a label
+# --------------------------------------------------------------------------------------------
+def _right_region(ctx: _Ctx, ln: _L, hit: LabelHit) -> list[tuple[_L, int, int]]:
+    """Character regions right of a label: the rest of its line up to the next label, then the
+    other lines of the same visual row that start right of it."""
+    nxt = [h.start for h in ln.hits if h.start >= hit.end and h.field != hit.field]
+    end = min(nxt) if nxt else len(ln.text)
+    regions = [(ln, hit.end, end)]
+    if not nxt:
+        x_end = ln.pbox[2]
+        for o in ctx.row(ln):
+            if o is ln or o.pbox[0] < x_end - 2:
+                continue
+            onxt = [h.start for h in o.hits]
+            regions.append((o, 0, min(onxt) if onxt else len(o.text)))
+            if onxt:
+                break
+    return regions
+
+
+def _label_box(ln: _L, hit: LabelHit) -> tuple[float, float]:
+    pos = ln.span_words(hit.start, hit.end)
+    if not pos:
+        return ln.pbox[0], ln.pbox[2]
+    return ln.words[pos[0]].bbox[0], ln.words[pos[-1]].bbox[2]
+
+
+def _below_regions(ctx: _Ctx, ln: _L, hit: LabelHit, n: int = 1) -> list[tuple[_L, int, int]]:
+    x0, x1 = _label_box(ln, hit)
+    w = x1 - x0
+    out = []
+    for o, pos in ctx.below(ln, x0 - 0.3 * w, x1 + 0.6 * w, n):
+        if not pos or o.hits and any(h.weight >= 0.8 and h.start == 0 for h in o.hits):
+            break
+        a = o.starts[pos[0]]
+        b = o.starts[pos[-1]] + len(o.words[pos[-1]].text)
+        out.append((o, a, b))
+    return out
+
+
+def _money_candidates(ctx: _Ctx, fieldname: str) -> list[_Cand]:
+    out: list[_Cand] = []
+    for ln in ctx.lines:
+        for hit in ln.hits:
+            if hit.field != fieldname:
+                continue
+            found = False
+            below = _below_regions(ctx, ln, hit) if hit.weight >= 0.8 else []
+            for regions, dist_pen in ((_right_region(ctx, ln, hit), 0.0), (below, 0.4)):
+                amts: list[tuple[Decimal, str, list[int], bool, _L]] = []
+                for o, a, b in regions:
+                    amts += [(*t, o) for t in _amounts_in(o, a, b, ctx.decimal_comma)]
+                if not amts:
+                    continue
+                dec = [t for t in amts if t[3]] or amts
+                pick = max(dec, key=lambda t: t[0]) if fieldname in ("total", "subtotal") else dec[-1]
+                v, txt, pos, has_dec, o = pick
+                score = hit.weight * hit.score + (0.3 if has_dec else -0.3) - dist_pen
+                if len([t for t in amts if t[3]]) >= 2 and fieldname in ("total", "subtotal"):
+                    score -= 0.35  # a summary-table row ("Total 9.94 0.59 10.40"), not the total line
+                between = _fold(ln.text[hit.end: ln.starts[pos[0]] if o is ln and pos else len(ln.text)])
+                out.append(_Cand(fieldname, format_money(v), txt, score, o, pos, hit, v))
+                out[-1].text = txt
+                out[-1].__dict__["between"] = between
+                found = True
+                break
+            if not found:
+                continue
+    return out
+
+
+def _reassign(c: _Cand) -> str:
+    """Re-read what a 'total' label means from the words around it ("total excl. GST" …)."""
+    low = _fold(c.line.text)
+    label_and_tail = low[c.label.start:] if c.label else low
+    if c.field == "total":
+        if re.search(r"\b(?:excl|exclusive|excluding|before|w/o|ohne|hors|ht\b|net\b|netto)", label_and_tail[:40]):
+            return "subtotal"
+        if re.search(r"\b(?:gst|tax|vat|mwst|tva|ust)\b", label_and_tail[:30]) and not re.search(
+            r"\b(?:incl|inclusive|including|inkl|ttc|after|with)", label_and_tail[:40]
+        ):
+            return "tax_total"
+    return c.field
+
+
+def _money_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
+    cands: dict[str, list[_Cand]] = {f: [] for f in MONEY_LABEL_FIELDS}
+    for f in MONEY_LABEL_FIELDS:
+        for c in _money_candidates(ctx, f):
+            nf = _reassign(c)
+            c.field = nf
+            cands.setdefault(nf, []).append(c)
+    # labelled amounts in summary tables (e.g. "GST Summary … Total 9.94 0.59 10.40") are weaker
+    for cs in cands.values():
+        for c in cs:
+            y = ctx.rel_y[c.line.idx]
+            if c.field in ("total", "subtotal"):
+                c.score += 0.3 * y  # totals are low on the page
+            if c.amount is not None and c.amount <= 0 and c.field in ("total", "subtotal"):
+                c.score -= 1.0
+    out: dict[str, Field] = {}
+    # helper values
+    cash = _best(cands["_cash"])
+    change = _best(cands["_change"])
+    rounding = _best(cands["_rounding"])
+    sub = _best(cands.get("subtotal", []))
+    tax = _best(cands.get("tax_total", []))
+    disc = _best(cands.get("discount", []))
+    totals = cands.get("total", [])
+    if totals:
+        max_amt = max((c.amount for c in totals if c.amount is not None), default=None)
+        for c in totals:
+            a = c.amount
+            if a is None:
+                continue
+            if doc_type == "receipt" and a == max_amt:
+                c.score += 0.25
+            if "round" in c.label.label if c.label else False:
+                c.score += 0.3
+            if cash and change and cash.amount is not None and change.amount is not None \
+                    and abs(cash.amount - abs(change.amount) - a) < Decimal("0.011") and a > 0:
+                c.score += 0.8
+            elif cash and cash.amount is not None and not change and abs(cash.amount - a) < Decimal("0.011"):
+                c.score += 0.2
+            if sub and sub.amount is not None and (tax or disc):
+                exp = sub.amount + (tax.amount if tax and tax.amount else 0) - abs(
+                    disc.amount if disc and disc.amount else 0)
+                if abs(exp - a) <= Decimal("0.011") * 3:
+                    c.score += 0.5
+            # the same amount printed again (totals are often repeated) is supporting evidence
+            rep = sum(1 for o in totals if o is not c and o.amount == a)
+            c.score += 0.1 * min(rep, 3)
+    if cash and change and cash.amount is not None and change.amount is not None:
+        target = cash.amount - abs(change.amount)
+        if target > 0 and not any(c.amount == target for c in totals):
+            for ln in ctx.lines:
+                if any(h.field in ("_cash", "_change", "_count") for h in ln.hits):
+                    continue
+                for v, txt, pos, dec in _amounts_in(ln, 0, len(ln.text), ctx.decimal_comma):
+                    if dec and v == target:
+                        totals.append(_Cand("total", format_money(v), txt, 0.9 + 0.3 * ctx.rel_y[ln.idx],
+                                            ln, pos, None, v))
+    best_total = _best(totals)
+    if best_total is None:
+        best_total = _fallback_total(ctx, cash, change)
+    if best_total is not None:
+        out["total"] = best_total.to_field()
+    for name, c in (("subtotal", sub), ("tax_total", tax), ("discount", disc),
+                    ("tip", _best(cands.get("tip", [])))):
+        if c is not None and c.amount is not None and (best_total is None or c is not best_total):
+            if name == "tax_total" and best_total is not None and best_total.amount is not None \
+                    and c.amount >= best_total.amount:
+                continue
+            if name == "discount":
+                c.value = format_money(abs(c.amount))
+            out[name] = c.to_field()
+    if doc_type == "invoice":
+        due = [c for c in totals if c.label and any(k in c.label.label for k in ("due", "payable", "payer", "zahlen"))]
+        if due:
+            out["amount_due"] = _best(due).to_field()  # type: ignore[union-attr]
+    if rounding is not None:
+        pass
+    return out
+
+
+def _best(cands: Iterable[_Cand]) -> _Cand | None:
+    best: _Cand | None = None
+    for c in cands:
+        if best is None or c.score > best.score + 1e-9 or (
+            abs(c.score - best.score) <= 1e-9 and c.line.pbox[1] > best.line.pbox[1]
+        ):
+            best = c
+    return best
+
+
+def _fallback_total(ctx: _Ctx, cash: _Cand | None, change: _Cand | None) -> _Cand | None:
+    """Without a usable total label: cash − change, else the largest decimal amount low on the page."""
+    blocked = {"_cash", "_change", "_count", "tax_total", "_rounding", "discount"}
+    best: _Cand | None = None
+    target = None
+    if cash and change and cash.amount is not None and change.amount is not None:
+        target = cash.amount - abs(change.amount)
+    for ln in ctx.lines:
+        if ctx.rel_y[ln.idx] < 0.25 and len(ctx.lines) > 8:
+            continue
+        if any(h.field in blocked for h in ln.hits):
+            continue
+        for v, txt, pos, dec, in _amounts_in(ln, 0, len(ln.text), ctx.decimal_comma):
+            if not dec or v <= 0 or v > Decimal("1e7"):
+                continue
+            score = 0.2 + (0.5 if target is not None and abs(v - target) < Decimal("0.011") else 0.0)
+            c = _Cand("total", format_money(v), txt, score, ln, pos, None, v)
+            if best is None or (c.score, v) > (best.score, best.amount or 0):
+                best = c
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# dates and times
+# --------------------------------------------------------------------------------------------
+def _dates_in(ctx: _Ctx, ln: _L, a: int, b: int) -> list[tuple[dt.date, str, list[int]]]:
+    out = []
+    for m in _DATE.finditer(ln.text, a, b):
+        s = m.group(0)
+        try:
+            d = parse_date(s, dayfirst=ctx.dayfirst)
+        except NormalizationError:
+            # OCR often prints "12-01-19" as "12 01-19": try the three numbers
+            continue
+        if not (1990 <= d.year <= 2100):
+            continue
+        out.append((d, s, ln.span_words(*m.span())))
+    if not out:
+        for m in re.finditer(r"(?<!\d)(\d{1,2})[./\-\s](\d{1,2})[./\-](\d{2,4})(?!\d)", ln.text[a:b]):
+            try:
+                d = parse_date(f"{m.group(1)}/{m.group(2)}/{m.group(3)}", dayfirst=ctx.dayfirst)
+            except NormalizationError:
+                continue
+            if 1990 <= d.year <= 2100:
+                out.append((d, m.group(0), ln.span_words(a + m.start(), a + m.end())))
+    return out
+
+
+def _date_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
+    labelled: dict[str, list[_Cand]] = {"invoice_date": [], "due_date": []}
+    for ln in ctx.lines:
+        for hit in ln.hits:
+            if hit.field not in labelled:
+                continue
+            for regions, pen in ((_right_region(ctx, ln, hit), 0.0), (_below_regions(ctx, ln, hit), 0.2)):
+                ds = [(d, s, pos, o) for o, a, b in regions for d, s, pos in _dates_in(ctx, o, a, b)]
+                if ds:
+                    d, s, pos, o = ds[0]
+                    labelled[hit.field].append(
+                        _Cand(hit.field, d.isoformat(), s, hit.weight * hit.score + 0.5 - pen, o, pos, hit))
+                    break
+    out: dict[str, Field] = {}
+    due = _best(labelled["due_date"])
+    inv = _best([c for c in labelled["invoice_date"] if not due or c.value != due.value or
+                 c.line is not due.line])
+    first: _Cand | None = None
+    for ln in ctx.lines:
+        ds = _dates_in(ctx, ln, 0, len(ln.text))
+        if ds:
+            d, s, pos = ds[0]
+            if due is not None and due.line is ln:
+                continue
+            first = _Cand("invoice_date", d.isoformat(), s, 0.6, ln, pos)
+            break
+    date = inv or first
+    name = "transaction_date" if doc_type == "receipt" else "invoice_date"
+    if date is not None:
+        out[name] = date.to_field()
+    if due is not None and doc_type != "receipt":
+        out["due_date"] = due.to_field()
+    if doc_type == "receipt":
+        t = _time_field(ctx, date)
+        if t is not None:
+            out["transaction_time"] = t
+    return out
+
+
+def _time_field(ctx: _Ctx, date: _Cand | None) -> Field | None:
+    cands: list[_Cand] = []
+    for ln in ctx.lines:
+        labelled = [h for h in ln.hits if h.field == "transaction_time"]
+        for m in _TIME.finditer(ln.text):
+            s = m.group(1)
+            try:
+                v = parse_time(re.sub(r"\s", "", s.replace(".", ":", 2)) if ":" not in s else re.sub(r"\s", "", s))
+            except NormalizationError:
+                continue
+            score = 0.5
+            if labelled and any(h.end <= m.start() for h in labelled):
+                score += 0.6
+            if date is not None and date.line is ln:
+                score += 0.4
+            if "." in s and ":" not in s:
+                score -= 0.4
+            cands.append(_Cand("transaction_time", v, s, score, ln, ln.span_words(*m.span(1))))
+    best = _best(sorted(cands, key=lambda c: -c.line.idx))
+    return best.to_field() if best is not None and best.score >= 0.5 else None
+
+
+# --------------------------------------------------------------------------------------------
+# ids, terms, tax ids, phone
+# --------------------------------------------------------------------------------------------
+def _token_after(ctx: _Ctx, ln: _L, hit: LabelHit, kind: str) -> _Cand | None:
+    for regions, pen in ((_right_region(ctx, ln, hit), 0.0), (_below_regions(ctx, ln, hit), 0.2)):
+        for o, a, b in regions:
+            pos = o.span_words(a, b)
+            if not pos:
+                continue
+            # the label may end inside a word ("No:INV-1")
+            tokens: list[tuple[str, int]] = []
+            for k in pos:
+                s = o.starts[k]
+                t = o.text[max(s, a): s + len(o.words[k].text)]
+                if t.strip(" :"):
+                    tokens.append((t.strip(" :"), k))
+            if kind == "id":
+                for t, k in tokens[:4]:
+                    if t.lower() in _FILLER:
+                        continue
+                    m = _ID_TOKEN.match(t)
+                    if m and not _DATE.fullmatch(m.group(1)):
+                        return _Cand("", m.group(1).strip("._-/"), t, hit.weight * hit.score - pen, o, [k], hit)
+                    break
+            elif kind == "taxid":
+                toks = [(t, k) for t, k in tokens if t.lower() not in _FILLER]
+                got: list[tuple[str, int]] = []
+                for t, k in toks:
+                    if re.fullmatch(r"[(\[]?[A-Za-z]{0,3}[\d][\d\s\-./A-Za-z]*[)\]]?", t) and sum(ch.isdigit() for ch in t) >= 1:
+                        got.append((t.strip("()[]"), k))
+                    elif got:
+                        break
+                    else:
+                        break
+                val = " ".join(t for t, _ in got)
+                if sum(ch.isdigit() for ch in val) >= 5:
+                    return _Cand("", val, val, hit.weight * hit.score - pen, o, [k for _, k in got], hit)
+            elif kind == "phone":
+                m = _PHONE.search(o.text, a, b)
+                if m and sum(ch.isdigit() for ch in m.group(0)) >= 6:
+                    return _Cand("", m.group(0).strip(), m.group(0), hit.weight * hit.score - pen, o,
+                                 o.span_words(*m.span()), hit)
+            elif kind == "text":
+                segs = _segments([o.words[k] for k in pos])
+                if not segs:
+                    continue
+                seg = [pos[i] for i in segs[0]]
+                txt = " ".join(o.words[k].text for k in seg).strip(" :")
+                if a > o.starts[seg[0]]:
+                    txt = o.text[a: o.starts[seg[-1]] + len(o.words[seg[-1]].text)].strip(" :")
+                if txt and re.search(r"[A-Za-z0-9]", txt):
+                    return _Cand("", txt, txt, hit.weight * hit.score - pen, o, seg, hit)
+    return None
+
+
+def _id_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
+    wanted = {"receipt": {"merchant_phone": "phone"},
+              "invoice": {"invoice_id": "id", "po_number": "id", "payment_terms": "text",
+                          "vendor_tax_id": "taxid"},
+              "other": {}}[doc_type]
+    if doc_type == "receipt":
+        wanted = {**wanted, "vendor_tax_id": "taxid"}
+    out: dict[str, Field] = {}
+    for name, kind in wanted.items():
+        cands = []
+        for ln in ctx.lines:
+            for hit in ln.hits:
+                if hit.field == name:
+                    c = _token_after(ctx, ln, hit, kind)
+                    if c is not None:
+                        c.field = name
+                        c.score -= 0.02 * ctx.rel_y[ln.idx]
+                        cands.append(c)
+        best = _best(cands)
+        if best is not None and name != "vendor_tax_id" or (best is not None and doc_type == "invoice"):
+            out[name] = best.to_field()  # type: ignore[union-attr]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# merchant / vendor / customer
+# --------------------------------------------------------------------------------------------
+_COMPANY = re.compile(
+    r"\b(?:sdn\.?\s*bhd|bhd|berhad|enterprise|trading|restaurant|restoran|cafe|café|bakery|store|"
+    r"mart|market|supermarket|hardware|pharmacy|station|hotel|shop|gmbh|ag|kg|ug|ohg|e\.?\s?k|ltd|"
+    r"limited|llc|inc|corp|corporation|company|co\.|plc|sarl|sas|sa|eurl|s\.a\.|s\.a\.r\.l|"
+    r"gallery|book|kitchen|food|foods|industries|services|sdn|plt|s/b)\b",
+    re.IGNORECASE,
+)
+_LEGAL = re.compile(
+    r"(?:\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|gmbh|ag|kg|ug|ohg|ltd|limited|llc|inc|corp|plc|sarl|sas|"
+    r"eurl|pte|pty|enterprise|trading|company)\b\.?|\bs\.a\.?(?:r\.l\.?)?$)",
+    re.IGNORECASE,
+)
+_BOILER = re.compile(
+    r"\b(?:receipt|tax\s*invoice|invoice|cash\s*bill|bill|welcome|thank|official|copy|duplicate|"
+    r"simplified|rechnung|facture|quittung|kassenbon|ticket|order|table|cashier|date|time|tel|fax|"
+    r"phone|email|e-mail|www|http|gst|vat|reg|no\.?\s*:|member|cash|change|total|amount|qty|"
+    r"item|sales|payment|customer|copy)\b",
+    re.IGNORECASE,
+)
+_ADDRESS = re.compile(
+    r"\b(?:jalan|jln|lorong|taman|tmn|lot|no\.?|block|blk|level|floor|lantai|street|st\.|road|rd\.?|"
+    r"avenue|ave|lane|drive|suite|unit|building|bldg|plaza|mall|centre|center|park|kawasan|bandar|"
+    r"seksyen|section|persiaran|kampung|kg|batu|km|straße|strasse|str\.|weg|platz|allee|rue|avenue|"
+    r"boulevard|bd|chemin|place|cedex|selangor|johor|kuala|lumpur|penang|pulau|pinang|melaka|perak|"
+    r"kedah|pahang|sabah|sarawak|malaysia|singapore|germany|deutschland|france|usa)\b"
+    r"|\b\d{5}\b|\d+[,/-]\d+",
+    re.IGNORECASE,
+)
+_STOP_ADDR = re.compile(
+    r"\b(?:tel|telephone|phone|fax|h/p|hp|mobile|email|e-mail|www|http|gst|vat|reg|regn|"
+    r"registration|company|br\s*no|roc|ssm|licensee|formerly|dimiliki|owned|owner|"
+    r"co\.?\s*no|company\s*no|receipt|invoice|tax|date|cashier|bill|order|table|member|"
+    r"tarikh|ust|steuer|siret|tva|tél)\b|@",
+    re.IGNORECASE,
+)
+_REGNO = re.compile(r"^\(?[\s\w.:#-]*\d{4,}[\w-]*\)?$")
+
+
+def _alpha(s: str) -> int:
+    return sum(ch.isalpha() for ch in s)
+
+
+def _name_score(ln: _L, rank: int, med_h: float) -> float:
+    t = ln.text.strip()
+    letters = _alpha(t)
+    if letters < 3:
+        return -9.0
+    score = 1.0 - 0.12 * rank
+    upper = sum(ch.isupper() for ch in t) / max(1, letters)
+    score += 0.6 * upper
+    if _LEGAL.search(t):
+        score += 1.2
+    elif _COMPANY.search(t):
+        score += 0.6
+    if _BOILER.search(t):
+        score -= 1.2
+    if _ADDRESS.search(t):
+        score -= 0.6
+    digits = sum(ch.isdigit() for ch in t)
+    score -= 0.08 * digits
+    if letters / max(1, len(t.replace(" ", ""))) < 0.6:
+        score -= 0.6
+    score += 0.4 * min(1.5, ln.h / max(1.0, med_h)) - 0.4
+    mean_conf = sum(w.confidence for w in ln.words) / len(ln.words)
+    score += 0.6 * (mean_conf - 0.7)
+    if len(t) < 4:
+        score -= 0.8
+    return score
+
+
+def _top_name(ctx: _Ctx, lines: list[_L]) -> tuple[_L | None, float]:
+    if not lines:
+        return None, 0.0
+    med_h = median([ln.h for ln in ctx.lines])
+    top = lines[:8]
+    scored = [(_name_score(ln, r, med_h), ln) for r, ln in enumerate(top)]
+    best = max(scored, key=lambda t: t[0])
+    return (best[1], best[0]) if best[0] > 0 else (None, best[0])
+
+
+def _line_field(lns: list[_L], text: str, score: float) -> _Cand:
+    first = lns[0]
+    c = _Cand("", text, text, score, first, list(range(len(first.words))))
+    return c
+
+
+def _merge_fields(lns: list[_L], text: str, score: float) -> Field:
+    ws = [w for ln in lns for w in ln.words]
+    ocr = sum(w.confidence for w in ws) / max(1, len(ws))
+    conf = max(0.01, min(0.99, ocr * (0.35 + 0.6 * max(0.0, min(1.0, score / 2.5)))))
+    b = union_box([w.box for w in ws])
+    return Field(value=text, text=text, confidence=round(conf, 4), page=lns[0].pno,
+                 bbox=[int(v) for v in b], engine=ENGINE)
+
+
+_PHONE_LINE = re.compile(r"^[\W_]*(?:\+?\d[\d\s()./-]{6,}\d)[\W_]*$")
+_POSTCODE = re.compile(r"(?<![\d-])\d{5}(?![\d-])|\b[A-Z]{1,2}\d{1,2}[A-Z]? \d[A-Z]{2}\b")
+
+
+def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
+    """Address lines printed under the merchant/vendor name, up to the phone / tax-id / date lines.
+
+    Lines before the first line with address evidence (a registration number, "Licensee of …",
+    a branch name) are skipped; after a postcode line only lines with address evidence follow.
+    """
+    page_lines = ctx.by_page[start.pno]
+    i = page_lines.index(start) + 1
+    out: list[_L] = []
+    skipped = 0
+    seen_postcode = False
+    while i < len(page_lines) and len(out) < max_lines:
+        ln = page_lines[i]
+        t = ln.text.strip()
+        i += 1
+        if ln.pbox[1] - (out[-1].pbox[3] if out else start.pbox[3]) > 4 * max(ln.h, start.h):
+            break
+        evidence = bool(_ADDRESS.search(t))
+        stop = bool(_STOP_ADDR.search(t) or _PHONE_LINE.match(t) or _TIME.search(t)
+                    or (_DATE.search(t) and not evidence))
+        noise = _alpha(t) < 2 or _REGNO.match(t) and not evidence or bool(_LEGAL.search(t))
+        if not out:
+            if stop or noise or not evidence:
+                skipped += 1
+                if skipped > 3:
+                    break
+                continue
+        else:
+            if stop or _LEGAL.search(t):
+                break
+            if seen_postcode and not evidence:
+                break
+            if noise:
+                break
+        out.append(ln)
+        if _POSTCODE.search(t):
+            seen_postcode = True
+    return out
+
+
+def _clean_address(text: str) -> str:
+    """Strip stray OCR punctuation at the ends of an address."""
+    return re.sub(r"[\s|~_'\"“”‘’]+$", "", re.sub(r"^[\s|~_'\"“”‘’.,;:]+", "", text))
+
+
+def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
+    out: dict[str, Field] = {}
+    page1 = ctx.by_page[min(ctx.by_page)]
+    name_ln, score = _top_name(ctx, page1)
+    if name_ln is not None:
+        name_lines = [name_ln]
+        k = page1.index(name_ln)
+        # a name printed over two lines: "POPULAR BOOK" / "CO. (M) SDN BHD"
+        if k + 1 < len(page1) and not _LEGAL.search(name_ln.text):
+            nxt = page1[k + 1]
+            nt = nxt.text.strip()
+            if (_LEGAL.search(nt) and not _STOP_ADDR.search(nt) and _alpha(nt) >= 2 and len(nt) < 40
+                    and not _ADDRESS.search(nt) and nxt.pbox[1] - name_ln.pbox[3] < 1.5 * name_ln.h):
+                name_lines.append(nxt)
+        # … or "LIAN CHI PU TIAN VEGETARIAN" / "RESTAURANT SDN BHD"
+        m = _LEGAL.search(name_ln.text)
+        if k > 0 and m and len(name_ln.text[: m.start()].split()) <= 2:
+            prv = page1[k - 1]
+            pt = prv.text.strip()
+            letters = _alpha(pt)
+            if (letters >= 4 and sum(ch.isupper() for ch in pt) >= 0.8 * letters
+                    and not any(ch.isdigit() for ch in pt) and not _BOILER.search(pt)
+                    and not _ADDRESS.search(pt) and name_ln.pbox[1] - prv.pbox[3] < 1.5 * name_ln.h):
+                name_lines.insert(0, prv)
+        text = " ".join(ln.text.strip() for ln in name_lines)
+        text = _strip_regno(text)
+        key = "merchant_name" if doc_type == "receipt" else "vendor_name"
+        out[key] = _merge_fields(name_lines, text, score)
+        addr = _address_after(ctx, name_lines[-1])
+        if addr:
+            akey = "merchant_address" if doc_type == "receipt" else "vendor_address"
+            sep = " " if doc_type == "receipt" else ", "
+            atext = _clean_address(sep.join(ln.text.strip() for ln in addr))
+            out[akey] = _merge_fields(addr, atext, score)
+    if doc_type == "invoice":
+        cands = []
+        for ln in ctx.lines:
+            for hit in ln.hits:
+                if hit.field == "customer_name":
+                    regs = _right_region(ctx, ln, hit)
+                    right_txt = " ".join(o.text[a:b] for o, a, b in regs).strip(" :")
+                    if _alpha(right_txt) >= 3:
+                        c = _token_after(ctx, ln, hit, "text")
+                        if c is not None:
+                            c.field = "customer_name"
+                            cands.append((c, ln, hit))
+                            continue
+                    below = _below_regions(ctx, ln, hit, n=1)
+                    if below:
+                        o, a, b = below[0]
+                        txt = o.text[a:b].strip()
+                        if _alpha(txt) >= 2:
+                            c = _Cand("customer_name", txt, txt, hit.weight * hit.score, o,
+                                      o.span_words(a, b), hit)
+                            cands.append((c, ln, hit))
+        if cands:
+            c, ln, hit = max(cands, key=lambda t: t[0].score)
+            out["customer_name"] = c.to_field()
+            x0 = min(c.line.words[k].bbox[0] for k in c.wpos)
+            x1 = max(c.line.words[k].bbox[2] for k in c.wpos)
+            addr_lines = []
+            cur = c.line
+            for o, pos in ctx.below(cur, x0 - 5, x1 + 0.5 * (x1 - x0), max_lines=4):
+                t = " ".join(o.words[k].text for k in pos)
+                if any(h.weight >= 0.8 for h in o.hits) or _STOP_ADDR.search(t):
+                    break
+                addr_lines.append((o, pos, t))
+            if addr_lines:
+                text = ", ".join(t for _, _, t in addr_lines)
+                ws = [o.words[k] for o, pos, _ in addr_lines for k in pos]
+                b = union_box([w.box for w in ws])
+                ocr = sum(w.confidence for w in ws) / len(ws)
+                out["customer_address"] = Field(value=text, text=text, confidence=round(ocr * 0.6, 4),
+                                                page=addr_lines[0][0].pno, bbox=[int(v) for v in b],
+                                                engine=ENGINE)
+    return out
+
+
+def _strip_regno(text: str) -> str:
+    """Clean a printed name: drop registration numbers ("(728515-M)", "273500-U (KSB)", "#000002")
+    and stray punctuation at the ends."""
+    toks = text.split()
+    # leading tokens that are numbers / codes
+    while toks and (sum(ch.isdigit() for ch in toks[0]) >= 4 or not re.search(r"[\w&]", toks[0])):
+        toks = toks[1:]
+    out: list[str] = []
+    for k, t in enumerate(toks):
+        if k > 0 and sum(ch.isdigit() for ch in t) >= 4:
+            break
+        out.append(t)
+    # an opening bracket left without its closing one (its number was cut off)
+    while out and "(" in out[-1] and ")" not in out[-1]:
+        out.pop()
+    t = " ".join(out).strip(" ,;:|*>~-_'\"“”‘’")
+    t = re.sub(r"^[^\w&(]+", "", t)
+    return t or text.strip()
+
+
+# --------------------------------------------------------------------------------------------
+# currency
+# --------------------------------------------------------------------------------------------
+def _currency(ctx: _Ctx, fields: dict[str, Field]) -> Field | None:
+    for name in ("total", "amount_due", "subtotal"):
+        f = fields.get(name)
+        if f is not None and f.text:
+            cur = detect_currency(f.text)
+            if cur:
+                return Field(value=cur, text=f.text, confidence=f.confidence, page=f.page,
+                             bbox=f.bbox, engine=ENGINE)
+    f = fields.get("total")
+    if f is not None:
+        # the currency printed on the total's row ("TOTAL (RM) 12.00", "Total EUR 12,00")
+        for ln in ctx.lines:
+            if ln.pno == f.page and f.bbox and ln.box[1] <= f.bbox[3] and ln.box[3] >= f.bbox[1]:
+                cur = detect_currency(re.sub(r"\b(?:[A-Z]{3})\b", lambda m: m.group(0) if m.group(0) in
+                                             ("USD", "EUR", "GBP", "CHF", "MYR", "SGD", "CAD", "AUD")
+                                             else "", ln.text))
+                if cur:
+                    return Field(value=cur, text=cur, confidence=0.7 * f.confidence, page=f.page,
+                                 bbox=list(ln.box), engine=ENGINE)
+    counts: dict[str, int] = {}
+    for m in re.finditer(r"(?:€|\$|£|¥|\bEUR\b|\bUSD\b|\bGBP\b|\bCHF\b|\bRM\b|\bMYR\b|\bSGD\b)", ctx.text):
+        cur = detect_currency(m.group(0))
+        if cur:
+            counts[cur] = counts.get(cur, 0) + 1
+    if counts:
+        cur = max(counts, key=lambda k: counts[k])
+        return Field(value=cur, text=cur, confidence=0.5, page=None, bbox=None, engine=ENGINE)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# line items
+# --------------------------------------------------------------------------------------------
+_HEADER = {
+    "description": ("description", "item", "items", "article", "product", "details", "particulars",
+                    "beschreibung", "bezeichnung", "artikel", "leistung", "désignation", "designation",
+                    "libellé", "produit", "descr"),
+    "quantity": ("qty", "quantity", "menge", "anzahl", "qté", "qte", "quantité", "quantite", "units",
+                 "stk", "pcs", "oty", "aty"),
+    "unit_price": ("price", "unit price", "rate", "u/price", "unit", "preis", "einzelpreis", "e-preis",
+                   "prix", "prix unitaire", "pu", "p.u.", "uprice"),
+    "amount": ("amount", "total", "amt", "betrag", "gesamt", "gesamtpreis", "montant", "total ht",
+               "line total", "ext", "value", "sum"),
+}
+
+
+def _header_cols(ln: _L) -> dict[str, tuple[float, float]] | None:
+    cols: dict[str, tuple[float, float]] = {}
+    for w in ln.words:
+        t = _fold(w.text).strip(":.()")
+        for col, keys in _HEADER.items():
+            if t in keys or any(t.startswith(k) and len(k) >= 5 for k in keys):
+                if col not in cols:
+                    cols[col] = (w.bbox[0], w.bbox[2])
+                break
+    kinds = set(cols)
+    if len(kinds) >= 2 and ({"quantity", "unit_price", "amount"} & kinds) and (
+        "description" in kinds or len(kinds) >= 3
+    ):
+        return cols
+    return None
+
+
+def _totals_line(ctx: _Ctx, ln: _L, stop: set[str]) -> bool:
+    """A subtotal/total/tax/payment line: such a label in its first half, and an amount."""
+    if not any(h.field in stop and h.start < 0.5 * len(ln.text) for h in ln.hits):
+        return False
+    return any(t[3] for t in _amounts_in(ln, 0, len(ln.text), ctx.decimal_comma)) or ln.text.rstrip().endswith(":")
+
+
+def _line_items(ctx: _Ctx) -> list[LineItem]:
+    lines = ctx.lines
+    stop = {"total", "subtotal", "tax_total", "_cash", "_change", "_rounding", "_count", "discount"}
+    header_i = None
+    cols: dict[str, tuple[float, float]] | None = None
+    for i, ln in enumerate(lines):
+        c = _header_cols(ln)
+        if c is None and i + 1 < len(lines):
+            # header words printed over two physical lines
+            nxt = lines[i + 1]
+            if nxt.pno == ln.pno and nxt.pbox[1] - ln.pbox[3] < 0.8 * ln.h:
+                merged = _make_line(ln.page, ln.pno, ln.idx, sorted(ln.words + nxt.words,
+                                                                  key=lambda w: w.bbox[0]))
+                c = _header_cols(merged)
+                if c is not None:
+                    header_i = i + 1
+                    cols = c
+                    break
+        if c is not None:
+            header_i, cols = i, c
+            break
+    # the end: first line after the header (or after the top third) carrying a totals label
+    start = header_i + 1 if header_i is not None else None
+    if start is None:
+        # receipts without a header: after the last top line with a date/time/cashier/receipt no
+        start = 0
+        for i, ln in enumerate(lines):
+            if _totals_line(ctx, ln, stop):
+                break
+            if _DATE.search(ln.text) or re.search(r"\d:\d\d", ln.text) or re.search(
+                    r"(?i)\b(?:cashier|receipt|invoice|table|bill|trans|slip|doc|counter|server)\b", ln.text):
+                start = i + 1
+    items: list[LineItem] = []
+    pending: list[tuple[_L, list[int]]] = []
+    for ln in lines[start:]:
+        if _totals_line(ctx, ln, stop):
+            break
+        amts = _amounts_in(ln, 0, len(ln.text), ctx.decimal_comma)
+        dec_amts = [t for t in amts if t[3]]
+        if not dec_amts:
+            if _alpha(ln.text) >= 3:
+                pending.append((ln, list(range(len(ln.words)))))
+                pending = pending[-2:]
+            continue
+        amount = dec_amts[-1]
+        used = set(amount[2])
+        unit = None
+        if len(dec_amts) >= 2:
+            unit = dec_amts[-2]
+            used |= set(unit[2])
+        qty = None
+        for v, txt, pos, dec in amts:
+            if set(pos) & used or dec and not txt.replace(".", "").replace(",", "").isdigit():
+                continue
+            if cols and "quantity" in cols:
+                qx0, qx1 = cols["quantity"]
+                w = ln.words[pos[0]]
+                if not (w.bbox[2] > qx0 - 40 and w.bbox[0] < qx1 + 40):
+                    continue
+            if 0 < v < 1000 and len(txt) <= 5:
+                qty = (v, txt, pos, dec)
+                used |= set(pos)
+                break
+        if qty is None:
+            m = re.search(r"(?<![\w.])(\d{1,3})\s?[xX×]\b|\b[xX×]\s?(\d{1,3})\b", ln.text)
+            if m:
+                pos = ln.span_words(*m.span())
+                qty = (Decimal(m.group(1) or m.group(2)), m.group(0), pos, False)
+                used |= set(pos)
+        desc_pos = [k for k in range(len(ln.words)) if k not in used and _alpha(ln.words[k].text) >= 1]
+        desc_words = [ln.words[k].text for k in desc_pos]
+        desc_txt = " ".join(desc_words).strip()
+        if _alpha(desc_txt) < 2 and pending:
+            p_ln, p_pos = pending[-1]
+            desc_txt = " ".join(p_ln.words[k].text for k in p_pos)
+            d_line, d_pos = p_ln, p_pos
+        else:
+            d_line, d_pos = ln, desc_pos
+        pending = []
+        li = LineItem(amount=_Cand("amount", format_money(amount[0]), amount[1], 0.8, ln,
+                                   amount[2]).to_field())
+        if unit is not None:
+            li.unit_price = _Cand("unit_price", format_money(unit[0]), unit[1], 0.6, ln, unit[2]).to_field()
+        if qty is not None:
+            li.quantity = _Cand("quantity", str(qty[0].normalize()) if qty[0] == qty[0].to_integral()
+                                else str(qty[0]), qty[1], 0.6, ln, qty[2]).to_field()
+            if unit is None and qty[0] != 0:
+                pass
+        if desc_txt and _alpha(desc_txt) >= 2:
+            li.description = _Cand("description", desc_txt, desc_txt, 0.6, d_line, d_pos).to_field()
+        items.append(li)
+    return items
+
+
+# --------------------------------------------------------------------------------------------
+# generic key-values
+# --------------------------------------------------------------------------------------------
+_KEY_COLON = re.compile(r"([A-Za-zÀ-ÿ][^:]{0,50}?)\s*:(?!\d{2})")
+
+
+def _key_values(ctx: _Ctx) -> list[KeyValue]:
+    out: list[KeyValue] = []
+    seen: set[tuple[int, int]] = set()
+    for ln in ctx.lines:
+        segs = _segments(ln.words, 2.0)
+        for seg in segs:
+            s_a = ln.starts[seg[0]]
+            s_b = ln.starts[seg[-1]] + len(ln.words[seg[-1]].text)
+            seg_text = ln.text[s_a:s_b]
+            keys = list(_KEY_COLON.finditer(seg_text))
+            # keys: "Label:" (colon) …
+            spans = [(s_a + m.start(1), s_a + m.end(0)) for m in keys if _alpha(m.group(1)) >= 2]
+            # … or a known label at the start of the segment without a colon
+            if not spans:
+                for h in ln.hits:
+                    if h.start == s_a and h.weight >= 0.7 and h.field not in ("_count",) and (
+                        h.end == s_b or len(seg) <= 6
+                    ):
+                        spans.append((h.start, h.end))
+                        break
+            for n, (ka, kb) in enumerate(spans):
+                key = ln.text[ka:kb].strip()
+                if not key or (ln.idx, ka) in seen:
+                    continue
+                seen.add((ln.idx, ka))
+                end = spans[n + 1][0] if n + 1 < len(spans) else s_b
+                val = ln.text[kb:end].strip(" :")
+                k_pos = ln.span_words(ka, kb)
+                v_line, v_pos = ln, ln.span_words(kb, end)
+                if not val:
+                    # next segment on the same line, else the text below
+                    nxt = [s for s in segs if ln.starts[s[0]] >= s_b]
+                    if nxt and n + 1 == len(spans):
+                        nseg = nxt[0]
+                        ntext = " ".join(ln.words[k].text for k in nseg)
+                        if not _KEY_COLON.match(ntext):
+                            val, v_pos = ntext, nseg
+                    if not val:
+                        kx0 = ln.words[k_pos[0]].bbox[0] if k_pos else ln.pbox[0]
+                        kx1 = ln.words[k_pos[-1]].bbox[2] if k_pos else ln.pbox[2]
+                        below = ctx.below(ln, kx0 - 10, kx1 + 0.5 * (kx1 - kx0), 1)
+                        if below:
+                            o, pos = below[0]
+                            t = " ".join(o.words[k].text for k in pos)
+                            if t and not _KEY_COLON.match(t):
+                                val, v_line, v_pos = t, o, pos
+                if not val or not k_pos:
+                    continue
+                kb_box = union_box([ln.words[k].box for k in k_pos])
+                vb_box = union_box([v_line.words[k].box for k in v_pos]) if v_pos else None
+                ws = [ln.words[k] for k in k_pos] + [v_line.words[k] for k in v_pos]
+                conf = sum(w.confidence for w in ws) / len(ws) * (0.8 if ":" in key or
+                                                                     ln.text[kb - 1:kb] == ":" else 0.6)
+                out.append(KeyValue(key=key.rstrip(":").strip() if key.endswith(":") else key,
+                                    value=val, confidence=round(conf, 4), page=ln.pno,
+                                    key_bbox=[int(v) for v in kb_box],
+                                    value_bbox=[int(v) for v in vb_box] if vb_box else None))
+    return out

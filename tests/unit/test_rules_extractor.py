@@ -1,0 +1,228 @@
+"""Rules extractor on hand-made invoices and receipts with known answers."""
+
+from __future__ import annotations
+
+from extractors.fields.rules import RulesExtractor, find_labels
+from extractors.layout import build_layout
+from schemas.document import Document, Page, Word
+from schemas.validate import validate_fields
+
+CHAR_W = 11.0
+LINE_H = 22.0
+
+
+def make_page(rows: list[tuple[float, list[tuple[float, str]]]], *, width: float = 1240,
+              height: float = 1754, number: int = 1, confidence: float = 0.95) -> Page:
+    """``rows`` = [(y, [(x, "text of a run of words"), …]), …] in pixels; words laid out left to right."""
+    words: list[Word] = []
+    for y, runs in rows:
+        for x, run in runs:
+            cx = x
+            for tok in run.split():
+                w = CHAR_W * len(tok)
+                words.append(Word.from_pixels(tok, (cx, y, cx + w, y + LINE_H), page_width=width,
+                                              page_height=height, confidence=confidence))
+                cx += w + CHAR_W
+    words.reverse()  # arbitrary order in, reading order out
+    return build_layout(Page(number=number, width=width, height=height, words=words, text_source="ocr"))
+
+
+def make_doc(*pages: Page) -> Document:
+    return Document(source="test.pdf", sha256="0" * 64, media_type="application/pdf", pages=list(pages))
+
+EX = RulesExtractor(None)
+
+
+def _values(doc, doc_type="invoice"):  # type: ignore[no-untyped-def]
+    ex = EX.extract(doc, doc_type)
+    return {k: f.value for k, f in ex.fields.items()}, ex
+
+
+def test_english_invoice_label_left_total_bottom() -> None:
+    page = make_page([
+        (80, [(80, "ACME Widgets Ltd"), (800, "INVOICE")]),
+        (110, [(80, "12 Market Street")]),
+        (140, [(80, "Springfield, IL 62701")]),
+        (240, [(700, "Invoice No: INV-001")]),
+        (270, [(700, "Invoice Date: March 14, 2024")]),
+        (300, [(700, "Due Date: April 13, 2024")]),
+        (330, [(700, "PO Number: PO-7781")]),
+        (400, [(80, "Bill To:")]),
+        (430, [(80, "Globex Corporation")]),
+        (460, [(80, "500 Oak Avenue")]),
+        (600, [(80, "Description"), (600, "Qty"), (750, "Unit Price"), (1000, "Amount")]),
+        (640, [(80, "Blue widget"), (600, "2"), (750, "$500.00"), (1000, "$1,000.00")]),
+        (670, [(80, "Red widget"), (600, "1"), (750, "$134.56"), (1000, "$134.56")]),
+        (800, [(750, "Subtotal"), (1000, "$1,134.56")]),
+        (830, [(750, "Tax"), (1000, "$100.00")]),
+        (860, [(750, "Total"), (1000, "$1,234.56")]),
+        (950, [(80, "Payment Terms: Net 30")]),
+    ])
+    vals, ex = _values(make_doc(page))
+    assert vals["invoice_id"] == "INV-001"
+    assert vals["invoice_date"] == "2024-03-14"
+    assert vals["due_date"] == "2024-04-13"
+    assert vals["po_number"] == "PO-7781"
+    assert vals["total"] == "1234.56"
+    assert vals["subtotal"] == "1134.56"
+    assert vals["tax_total"] == "100.00"
+    assert vals["currency"] == "USD"
+    assert vals["customer_name"] == "Globex Corporation"
+    assert vals["payment_terms"] == "Net 30"
+    assert vals["vendor_name"] == "ACME Widgets Ltd"
+    total = ex.fields["total"]
+    assert total.text == "$1,234.56" and total.page == 1 and total.engine == "rules"
+    assert total.bbox is not None and total.bbox[0] > 750 and 0 < total.confidence <= 1
+    amounts = [li.amount.value for li in ex.line_items if li.amount]
+    assert amounts == ["1000.00", "134.56"]
+    assert ex.line_items[0].description is not None
+    assert ex.line_items[0].description.value == "Blue widget"
+    assert ex.line_items[0].quantity is not None and ex.line_items[0].quantity.value == "2"
+    assert validate_fields("invoice", ex.fields, ex.line_items) == []
+
+
+def test_german_invoice_decimal_comma() -> None:
+    page = make_page([
+        (80, [(80, "Müller Bürobedarf GmbH")]),
+        (110, [(80, "Hauptstraße 5, 10115 Berlin")]),
+        (200, [(700, "Rechnungsnummer: RE-2024-0042")]),
+        (230, [(700, "Rechnungsdatum 14.03.2024")]),
+        (260, [(700, "USt-IdNr.: DE123456789")]),
+        (700, [(600, "Nettobetrag"), (1000, "1.037,45 €")]),
+        (730, [(600, "MwSt. 19%"), (1000, "197,11 €")]),
+        (760, [(600, "Gesamtbetrag"), (1000, "1.234,56 €")]),
+    ])
+    vals, _ = _values(make_doc(page))
+    assert vals["invoice_id"] == "RE-2024-0042"
+    assert vals["invoice_date"] == "2024-03-14"
+    assert vals["total"] == "1234.56"
+    assert vals["subtotal"] == "1037.45"
+    assert vals["tax_total"] == "197.11"
+    assert vals["currency"] == "EUR"
+    assert vals["vendor_tax_id"] == "DE123456789"
+
+
+def test_french_invoice_montant_ttc() -> None:
+    page = make_page([
+        (80, [(80, "Dupont et Fils SARL")]),
+        (200, [(700, "Facture N° F-2024-17")]),
+        (230, [(700, "Date : 05/02/2024")]),
+        (700, [(600, "Total HT"), (1000, "1 028,80 €")]),
+        (730, [(600, "TVA 20 %"), (1000, "205,76 €")]),
+        (760, [(600, "Montant TTC"), (1000, "1 234,56 €")]),
+    ])
+    vals, _ = _values(make_doc(page))
+    assert vals["total"] == "1234.56"
+    assert vals["subtotal"] == "1028.80"
+    assert vals["tax_total"] == "205.76"
+    assert vals["invoice_date"] == "2024-02-05"  # day first
+    assert vals["invoice_id"] == "F-2024-17"
+
+
+def test_label_above_value_layout() -> None:
+    page = make_page([
+        (80, [(80, "Northwind Traders Inc")]),
+        (200, [(80, "Invoice Number"), (500, "Invoice Date"), (900, "Amount Due")]),
+        (230, [(80, "A-99812"), (500, "2024-06-30"), (900, "$87.10")]),
+    ])
+    vals, _ = _values(make_doc(page))
+    assert vals["invoice_id"] == "A-99812"
+    assert vals["invoice_date"] == "2024-06-30"
+    assert vals["total"] == "87.10"
+
+
+def test_us_dates_are_month_first() -> None:
+    page = make_page([
+        (80, [(80, "Contoso LLC")]),
+        (200, [(700, "Invoice # 5512")]),
+        (230, [(700, "Date: 03/04/2024")]),
+        (260, [(700, "Due: 12/25/2024")]),
+        (700, [(600, "Total"), (1000, "$10.00")]),
+    ])
+    vals, _ = _values(make_doc(page))
+    assert vals["invoice_date"] == "2024-03-04"  # March 4: the document prints 12/25 (month first)
+
+
+def test_receipt_merchant_items_totals() -> None:
+    rows = [
+        (40, [(60, "SUNRISE BAKERY SDN BHD")]),
+        (70, [(60, "(123456-K)")]),
+        (100, [(60, "NO 12, JALAN MAWAR 3,")]),
+        (130, [(60, "47400 PETALING JAYA")]),
+        (160, [(60, "TEL: 03-7788 9900")]),
+        (190, [(60, "TAX INVOICE")]),
+        (220, [(60, "Date: 25/12/2018 Time: 14:05")]),
+        (280, [(60, "CROISSANT"), (420, "2"), (560, "7.00")]),
+        (310, [(60, "LATTE"), (420, "1"), (560, "9.50")]),
+        (370, [(60, "TOTAL"), (540, "RM 16.50")]),
+        (400, [(60, "CASH"), (540, "RM 20.00")]),
+        (430, [(60, "CHANGE"), (550, "RM 3.50")]),
+        (490, [(60, "THANK YOU, PLEASE COME AGAIN")]),
+    ]
+    page = make_page(rows, width=700, height=1600)
+    vals, ex = _values(make_doc(page), "receipt")
+    assert vals["merchant_name"] == "SUNRISE BAKERY SDN BHD"
+    assert vals["merchant_address"] == "NO 12, JALAN MAWAR 3, 47400 PETALING JAYA"
+    assert vals["transaction_date"] == "2018-12-25"
+    assert vals["transaction_time"] == "14:05"
+    assert vals["total"] == "16.50"
+    assert vals["currency"] == "MYR"
+    assert vals["merchant_phone"] == "03-7788 9900"
+    assert [li.amount.value for li in ex.line_items if li.amount] == ["7.00", "9.50"]
+    assert ex.line_items[0].description is not None and ex.line_items[0].description.value == "CROISSANT"
+    assert "invoice_id" not in vals
+
+
+def test_tax_invoice_heading_and_summary_table_do_not_win_over_the_total() -> None:
+    rows = [
+        (40, [(60, "KEDAI RUNCIT MAJU")]),
+        (70, [(60, "LOT 5, JALAN BESAR, 45600 KLANG")]),
+        (100, [(60, "SIMPLIFIED TAX INVOICE")]),
+        (130, [(60, "Date: 01/02/2018")]),
+        (200, [(60, "Total Sales (Excluding GST)"), (560, "51.42")]),
+        (230, [(60, "Total GST"), (560, "3.08")]),
+        (260, [(60, "Total Sales (Inclusive of GST)"), (560, "54.50")]),
+        (290, [(60, "CASH"), (560, "60.00")]),
+        (320, [(60, "CHANGE"), (560, "5.50")]),
+        (380, [(60, "GST SUMMARY")]),
+        (410, [(60, "Total"), (300, "51.42"), (430, "3.08"), (560, "54.50")]),
+    ]
+    vals, ex = _values(make_doc(make_page(rows, width=700, height=1400)), "receipt")
+    assert vals["total"] == "54.50"
+    assert vals["subtotal"] == "51.42"
+    assert vals["tax_total"] == "3.08"
+    assert validate_fields("receipt", ex.fields, []) == []
+
+
+def test_missing_fields_are_absent_and_empty_doc() -> None:
+    vals, ex = _values(make_doc(make_page([(100, [(80, "Hello world")])])))
+    assert "total" not in vals and "invoice_id" not in vals
+    assert all(f.value is not None for f in ex.fields.values())
+    empty = EX.extract(make_doc(make_page([])), "invoice")
+    assert empty.fields == {} and empty.line_items == [] and empty.key_values == []
+
+
+def test_key_values_colon_and_below() -> None:
+    page = make_page([
+        (100, [(80, "TO:"), (300, "Dr. Jane Smith")]),
+        (130, [(80, "FROM: R. Jones")]),
+        (200, [(80, "DATE:")]),
+        (230, [(80, "June 3, 1998")]),
+        (300, [(80, "SUBJECT: Budget review")]),
+    ])
+    ex = EX.extract(make_doc(page), "form")
+    kv = {k.key: k.value for k in ex.key_values}
+    assert kv["TO"] == "Dr. Jane Smith"
+    assert kv["FROM"] == "R. Jones"
+    assert kv["DATE"] == "June 3, 1998"
+    assert kv["SUBJECT"] == "Budget review"
+    assert ex.fields == {}
+
+
+def test_find_labels_tolerates_ocr_noise_and_prefers_longer_labels() -> None:
+    hits = find_labels("Rechnungsnumrner: 4711")
+    assert hits and hits[0].field == "invoice_id" and hits[0].score < 1.0
+    hits = find_labels("Total GST 3.08")
+    assert [h.field for h in hits] == ["tax_total"]
+    hits = find_labels("TOTAL: 12.00")
+    assert [h.field for h in hits] == ["total"]
