@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     qa_model: str | None = None
     device: str = "cpu"
     batch_size: int = Field(8, ge=1)
+    precision: str = Field("auto", pattern="^(auto|fp32|fp16|bf16)$",
+                           description="model dtype on CUDA: auto (bf16, else fp16), fp32, fp16, bf16")
 
     # OCR / rendering
     lang: str = "eng"
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
 
     def output_hash(self) -> str:
         """Hash of the settings that change outputs (not workers or paths): part of the ledger key."""
-        keep = self.model_dump(exclude={"workers", "batch_size", "device", "ocr_timeout_s",
+        keep = self.model_dump(exclude={"workers", "batch_size", "device", "precision", "ocr_timeout_s",
                                         "render_timeout_s", "tessdata_dir"})
         keep["pipeline_version"] = PIPELINE_VERSION
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
