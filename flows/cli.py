@@ -118,9 +118,14 @@ def process(
     no_prefect: Annotated[bool, typer.Option("--no-prefect", help="Run in-process without the Prefect flow.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress (hash prefixes only).")] = False,
+    export_format: Annotated[str | None, typer.Option("--format", help="Also export the tables at the end: csv, jsonl, json, parquet or xlsx (see `docai export`).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="Also write this export preset at the end (see `docai presets`).")] = None,
 ) -> None:
     """Process invoices, receipts and forms into OUT/documents.jsonl and CSV tables."""
     _configure_logging(verbose)
+    from flows.cmd_export import check_export_options, export_after_batch
+
+    check_export_options(export_format, preset)  # fail before the batch, not after it
     settings = settings_from_options(workers=workers, lang=lang, dpi=dpi, ocr_engine=ocr_engine,
                                      classify_engine=classify_engine,
                                      extract_engine=extract_engine, model=model, device=device)
@@ -165,6 +170,7 @@ def process(
         print_summary(result.records, result.skipped)
     console.print(f"outputs in {out}/: documents.jsonl, invoices.csv, receipts.csv, "
                   "line_items.csv, key_values.csv")
+    export_after_batch(out, export_format, preset)
     bad = [r for r in result.records if r.status.value in ("rejected", "failed", "partial")]
     raise typer.Exit(ExitCode.INPUT_ISSUES if bad else ExitCode.OK)
 
