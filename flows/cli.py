@@ -227,7 +227,9 @@ _register_commands()
 def main() -> None:
     """Console-script entry point: the one place exceptions become exit codes."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # non-standalone click returns typer.Exit codes
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except DocaiError as exc:
