@@ -63,9 +63,15 @@ def _hidden_text_share(page: object) -> float:
 
 
 def _overlap(a: list[Word], b: list[Word]) -> float:
-    """Token overlap of two word lists (case-folded), relative to the smaller one."""
-    ta = {w.text.casefold() for w in a}
-    tb = {w.text.casefold() for w in b}
+    """How far two readings of a page agree: overlap of their tokens that carry digits (amounts,
+    numbers, dates — what a forged layer changes), or of all tokens when there are none."""
+    def tokens(ws: list[Word]) -> set[str]:
+        return {w.text.casefold().strip(".,:;") for w in ws}
+
+    ta, tb = tokens(a), tokens(b)
+    da, db = {t for t in ta if any(c.isdigit() for c in t)}, {t for t in tb if any(c.isdigit() for c in t)}
+    if da and db:
+        ta, tb = da, db
     return len(ta & tb) / max(1, min(len(ta), len(tb)))
 
 
