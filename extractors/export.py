@@ -120,11 +120,14 @@ def neutralize_cell(value: Any) -> Any:
     A string starting with ``=``, ``+``, ``-``, ``@``, tab, CR or NUL gets a leading ``'`` so that
     Excel, LibreOffice and Google Sheets show it as text instead of running it as a formula.
     Plain numbers (``-12.50``, ``+3``, ``-1,5``) are left alone, and so is anything that is not a
-    string.
+    string. NUL characters, which truncate the cell in many CSV readers (pandas among them),
+    become U+FFFD.
     """
-    if isinstance(value, str) and value.startswith(_DANGEROUS) and not _NUMERIC.match(value):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_DANGEROUS) and not _NUMERIC.match(value):
+        value = "'" + value
+    return value.replace("\0", "\ufffd")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,9 +377,12 @@ def _csv_cell(value: Any, decimal_separator: str = ".") -> str:
 
 
 def csv_text(table: Table, *, decimal_separator: str = ".", delimiter: str = ",") -> str:
-    """CSV text of a table: header row, ``\\n`` line ends, formula cells neutralised."""
+    """CSV text of a table (RFC 4180): header row, CRLF line ends, cells holding a delimiter,
+    quote, CR or LF quoted, formula cells neutralised."""
     buf = io.StringIO()
-    w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    # CRLF, not LF: the csv module quotes only fields holding a character of the line terminator,
+    # and a bare CR left unquoted would split the row for every reader.
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
     w.writerow(table.names)
     for row in table.rows:
         w.writerow([_csv_cell(v, decimal_separator) for v in row])

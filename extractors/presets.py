@@ -156,7 +156,7 @@ class Preset:
 
     def _cell(self, col: PresetColumn, record: Record, line: dict[str, Any] | None) -> Any:
         if col.value is not None:
-            return col.value
+            return col.value or None  # an empty constant is an empty cell (null in JSON)
         value: Any = None
         for src in col.fields:
             value = _source(src, record, line)
