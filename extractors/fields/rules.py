@@ -178,6 +178,10 @@ def _label_regex(label: str) -> re.Pattern[str]:
     return re.compile(r"(?<![a-zà-ÿ0-9])" + body + tail)
 
 
+def _trigrams(s: str) -> frozenset[str]:
+    return frozenset(s[i:i + 3] for i in range(len(s) - 2))
+
+
 @dataclass(frozen=True)
 class _Label:
     field: str
@@ -185,10 +189,11 @@ class _Label:
     weight: float
     regex: re.Pattern[str]
     fuzzy: bool
+    grams: frozenset[str]
 
 
 _ALL_LABELS: list[_Label] = [
-    _Label(f, lab, w, _label_regex(lab), len(lab.replace(" ", "")) >= 6)
+    _Label(f, lab, w, _label_regex(lab), len(lab.replace(" ", "")) >= 6, _trigrams(lab))
     for f, labs in LABELS.items() for lab, w in labs
 ]
 
@@ -209,8 +214,14 @@ class LabelHit:
 def find_labels(text: str, line: int = 0, labels: Sequence[_Label] | None = None) -> list[LabelHit]:
     """Label occurrences in ``text``, overlaps resolved (longer, then stronger labels win)."""
     low = _fold(text)
+    grams = _trigrams(low)
     hits: list[LabelHit] = []
     for lab in labels or _ALL_LABELS:
+        if lab.fuzzy:
+            if lab.grams.isdisjoint(grams):
+                continue  # a fuzzy match within the threshold shares at least one trigram
+        elif lab.label[:2] not in low:
+            continue
         found = False
         for m in lab.regex.finditer(low):
             hits.append(LabelHit(lab.field, lab.label, lab.weight, 1.0, line, m.start(), m.end()))
@@ -336,14 +347,24 @@ _AMOUNT = re.compile(
     r"(?P<c2>\s?(?:€|EUR|CHF|\$|£|RM))?(?![\w%/:]|[.,]\d)",
     re.IGNORECASE,
 )
+_MONTH_NAMES = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|"
+    "januar|jänner|februar|märz|maerz|mai|juni|juli|oktober|dezember|mär|okt|dez|"
+    "janvier|février|fevrier|mars|avril|juin|juillet|août|aout|septembre|octobre|novembre|"
+    "décembre|decembre|janv|févr|fevr|avr|juil|déc"
+)
+_MON = r"(?:" + _MONTH_NAMES + r")"
 _DATE = re.compile(
     r"(?<![\d])(?:"
-    r"\d{4}[./\-]\d{1,2}[./\-]\d{1,2}"
+    r"(?:19|20)\d{2}[./\-]\d{1,2}[./\-]\d{1,2}"
     r"|\d{1,2}[./\-]\d{1,2}[./\-](?:\d{4}|\d{2})"
-    r"|\d{1,2}\.?\s?(?:[A-Za-zéû]{3,9})\.?,?\s?\d{2,4}"
-    r"|(?:[A-Za-zéû]{3,9})\.?\s?\d{1,2}(?:st|nd|rd|th)?,?\s?\d{4}"
-    r")(?![\d])"
+    r"|\d{1,2}[\s./\-]?" + _MON + r"\.?[\s,./\-]{0,2}(?:\d{4}|\d{2})"
+    r"|" + _MON + r"\.?\s?\d{1,2}(?:st|nd|rd|th)?,?\s?\d{4}"
+    r")(?![\d])",
+    re.IGNORECASE,
 )
+_COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
 _TIME = re.compile(r"(?<![\d:.])(\d{1,2}[:.]\s?\d{2}(?:[:.]\s?\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?)(?![\d:])")
 _PHONE = re.compile(r"\+?\(?\d[\d\s()./\-]{5,}\d")
 _ID_TOKEN = re.compile(r"^[#:]*([A-Za-z0-9][A-Za-z0-9\-/._]*\d[A-Za-z0-9\-/._]*|\d+)$")
@@ -704,26 +725,48 @@ def _fallback_total(ctx: _Ctx, cash: _Cand | None, change: _Cand | None) -> _Can
 # --------------------------------------------------------------------------------------------
 # dates and times
 # --------------------------------------------------------------------------------------------
-def _dates_in(ctx: _Ctx, ln: _L, a: int, b: int) -> list[tuple[dt.date, str, list[int]]]:
+_MAX_YEAR = dt.date.today().year + 1
+
+
+def _dates_in(ctx: _Ctx, ln: _L, a: int, b: int, compact: bool = False) -> list[tuple[dt.date, str, list[int]]]:
     out = []
     for m in _DATE.finditer(ln.text, a, b):
         s = m.group(0)
         try:
-            d = parse_date(s, dayfirst=ctx.dayfirst)
+            d = parse_date(re.sub(r"(?<=[A-Za-zé.])[/\-]|[/\-](?=[A-Za-zé])", " ", s),
+                           dayfirst=ctx.dayfirst)
         except NormalizationError:
-            # OCR often prints "12-01-19" as "12 01-19": try the three numbers
             continue
-        if not (1990 <= d.year <= 2100):
+        if not (1980 <= d.year <= _MAX_YEAR):
             continue
         out.append((d, s, ln.span_words(*m.span())))
     if not out:
-        for m in re.finditer(r"(?<!\d)(\d{1,2})[./\-\s](\d{1,2})[./\-](\d{2,4})(?!\d)", ln.text[a:b]):
+        for m in re.finditer(r"(?<![\d.,])(\d{1,2}) ?[./\-] ?(\d{1,2}) ?[./\-] ?(\d{2,4})(?![\d.,])", ln.text[a:b]):
             try:
                 d = parse_date(f"{m.group(1)}/{m.group(2)}/{m.group(3)}", dayfirst=ctx.dayfirst)
             except NormalizationError:
                 continue
-            if 1990 <= d.year <= 2100:
+            if 1980 <= d.year <= _MAX_YEAR:
                 out.append((d, m.group(0), ln.span_words(a + m.start(), a + m.end())))
+    if not out and compact:
+        # after a date label: "19 03-2018", "20180304"
+        for m in re.finditer(r"(?<![\d.,])(\d{1,2})[ ./\-]{1,2}(\d{1,2})[ ./\-]{1,2}((?:19|20)?\d{2})(?![\d.,:])",
+                             ln.text[a:b]):
+            try:
+                d = parse_date(f"{m.group(1)}/{m.group(2)}/{m.group(3)}", dayfirst=ctx.dayfirst)
+            except NormalizationError:
+                continue
+            if 1980 <= d.year <= _MAX_YEAR:
+                out.append((d, m.group(0), ln.span_words(a + m.start(), a + m.end())))
+                break
+    if not out and compact:
+        for m in _COMPACT_DATE.finditer(ln.text, a, b):
+            try:
+                d = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                continue
+            if 1980 <= d.year <= _MAX_YEAR:
+                out.append((d, m.group(0), ln.span_words(*m.span())))
     return out
 
 
@@ -734,7 +777,7 @@ def _date_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             if hit.field not in labelled:
                 continue
             for regions, pen in ((_right_region(ctx, ln, hit), 0.0), (_below_regions(ctx, ln, hit), 0.2)):
-                ds = [(d, s, pos, o) for o, a, b in regions for d, s, pos in _dates_in(ctx, o, a, b)]
+                ds = [(d, s, pos, o) for o, a, b in regions for d, s, pos in _dates_in(ctx, o, a, b, compact=True)]
                 if ds:
                     d, s, pos, o = ds[0]
                     labelled[hit.field].append(
@@ -885,12 +928,12 @@ _LEGAL = re.compile(
 _BOILER = re.compile(
     r"\b(?:receipt|tax\s*invoice|invoice|cash\s*bill|bill|welcome|thank|official|copy|duplicate|"
     r"simplified|rechnung|facture|quittung|kassenbon|ticket|order|table|cashier|date|time|tel|fax|"
-    r"phone|email|e-mail|www|http|gst|vat|reg|no\.?\s*:|member|cash|change|total|amount|qty|"
-    r"item|sales|payment|customer|copy)\b",
+    r"phone|email|e-mail|www|http|gst|vat|reg|no\.?\s*:|member|change|total|amount|qty|"
+    r"item|sales|payment|customer|copy|voucher|points|feedback|please|goods|sold|call)\b",
     re.IGNORECASE,
 )
 _ADDRESS = re.compile(
-    r"\b(?:jalan|jln|lorong|taman|tmn|lot|no\.?|block|blk|level|floor|lantai|street|st\.|road|rd\.?|"
+    r"\b(?:(?:lot|no)\b\.?\s*:?\s*\d|jalan|jln|lorong|taman|tmn|block|blk|level|floor|lantai|street|st\.|road|rd\.?|"
     r"avenue|ave|lane|drive|suite|unit|building|bldg|plaza|mall|centre|center|park|kawasan|bandar|"
     r"seksyen|section|persiaran|kampung|kg|batu|km|straße|strasse|str\.|weg|platz|allee|rue|avenue|"
     r"boulevard|bd|chemin|place|cedex|selangor|johor|kuala|lumpur|penang|pulau|pinang|melaka|perak|"
@@ -913,7 +956,9 @@ def _alpha(s: str) -> int:
 
 
 def _name_score(ln: _L, rank: int, med_h: float) -> float:
-    t = ln.text.strip()
+    t = _strip_regno(_fix_legal(ln.text.strip()))
+    if _alpha(re.sub(r"(?i)\b(?:cash|bill|receipt|invoice|tax|simplified|official)\b", "", t)) < 3:
+        return -9.0
     letters = _alpha(t)
     if letters < 3:
         return -9.0
@@ -991,6 +1036,11 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
                     or (_DATE.search(t) and not evidence))
         noise = _alpha(t) < 2 or _REGNO.match(t) and not evidence or bool(_LEGAL.search(t))
         if not out:
+            t2 = re.sub(r"^\(?(?:co\.?\s*)?(?:reg\.?\s*)?(?:no\.?\s*)?:?\s*[\w-]*\d{4,}[\w-]*\)\s*", "", t,
+                        flags=re.I)
+            if t2 != t and _ADDRESS.search(t2):
+                ln = _sub_line(ln, len(t) - len(t2))
+                t, evidence, stop, noise = t2, True, False, False
             if stop or noise or not evidence:
                 skipped += 1
                 if skipped > 3:
@@ -999,7 +1049,7 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
         else:
             if stop or _LEGAL.search(t):
                 break
-            if seen_postcode and not evidence:
+            if seen_postcode and not evidence and not (t.startswith("(") and t.endswith(")")):
                 break
             if noise:
                 break
@@ -1007,6 +1057,12 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
         if _POSTCODE.search(t):
             seen_postcode = True
     return out
+
+
+def _sub_line(ln: _L, skip_chars: int) -> _L:
+    """``ln`` without its words that start before character ``skip_chars``."""
+    keep = [w for w, s in zip(ln.words, ln.starts, strict=True) if s >= skip_chars]
+    return _make_line(ln.page, ln.pno, ln.idx, keep) if keep else ln
 
 
 def _clean_address(text: str) -> str:
@@ -1022,15 +1078,16 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
         name_lines = [name_ln]
         k = page1.index(name_ln)
         # a name printed over two lines: "POPULAR BOOK" / "CO. (M) SDN BHD"
-        if k + 1 < len(page1) and not _LEGAL.search(name_ln.text):
+        if k + 1 < len(page1) and not _LEGAL.search(_fix_legal(name_ln.text)):
             nxt = page1[k + 1]
             nt = nxt.text.strip()
-            if (_LEGAL.search(nt) and not _STOP_ADDR.search(nt) and _alpha(nt) >= 2 and len(nt) < 40
+            if (_LEGAL.search(_fix_legal(nt)) and not _STOP_ADDR.search(nt) and _alpha(nt) >= 2 and len(nt) < 40
                     and not _ADDRESS.search(nt) and nxt.pbox[1] - name_ln.pbox[3] < 1.5 * name_ln.h):
                 name_lines.append(nxt)
         # … or "LIAN CHI PU TIAN VEGETARIAN" / "RESTAURANT SDN BHD"
-        m = _LEGAL.search(name_ln.text)
-        if k > 0 and m and len(name_ln.text[: m.start()].split()) <= 2:
+        fixed = _fix_legal(name_ln.text)
+        m = _LEGAL.search(fixed)
+        if k > 0 and m and len(fixed[: m.start()].split()) <= 2:
             prv = page1[k - 1]
             pt = prv.text.strip()
             letters = _alpha(pt)
@@ -1039,7 +1096,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                     and not _ADDRESS.search(pt) and name_ln.pbox[1] - prv.pbox[3] < 1.5 * name_ln.h):
                 name_lines.insert(0, prv)
         text = " ".join(ln.text.strip() for ln in name_lines)
-        text = _strip_regno(text)
+        text = _strip_regno(_fix_legal(text))
         key = "merchant_name" if doc_type == "receipt" else "vendor_name"
         out[key] = _merge_fields(name_lines, text, score)
         addr = _address_after(ctx, name_lines[-1])
@@ -1090,6 +1147,23 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                                                 page=addr_lines[0][0].pno, bbox=[int(v) for v in b],
                                                 engine=ENGINE)
     return out
+
+
+_SDN = {"sdn", "son", "sin", "sdm", "5dn", "s0n", "sbn", "spn"}
+_BHD = {"bhd", "bho", "bid", "beld", "bied", "8hd", "bhn", "bhp", "ehd", "bud", "bld", "bhd."}
+
+
+def _fix_legal(text: str) -> str:
+    """Undo common OCR slips in the Malaysian legal form "SDN BHD" ("SON BHD", "SDN BHO")."""
+    toks = text.split(" ")
+    for k in range(len(toks) - 1):
+        a = re.sub(r"[^\w]", "", toks[k]).lower()
+        b = re.sub(r"[^\w]", "", toks[k + 1]).lower()
+        if a in _SDN and b in _BHD and (a != "sdn" or b != "bhd"):
+            up = toks[k].isupper() or toks[k + 1].isupper()
+            toks[k] = re.sub(r"\w+", "SDN" if up else "Sdn", toks[k], count=1)
+            toks[k + 1] = re.sub(r"\w+", "BHD" if up else "Bhd", toks[k + 1], count=1)
+    return " ".join(toks)
 
 
 def _strip_regno(text: str) -> str:
@@ -1161,15 +1235,25 @@ _HEADER = {
 }
 
 
-def _header_cols(ln: _L) -> dict[str, tuple[float, float]] | None:
+_HEADER_WORDS = {k: col for col, keys in _HEADER.items() for k in keys}
+
+
+def _header_kind(text: str) -> str | None:
+    t = _fold(text).strip(":.()")
+    col = _HEADER_WORDS.get(t)
+    if col is None and len(t) >= 5:
+        for k, c in _HEADER_WORDS.items():
+            if len(k) >= 5 and t.startswith(k):
+                return c
+    return col
+
+
+def _header_cols(words: Sequence[Word]) -> dict[str, tuple[float, float]] | None:
     cols: dict[str, tuple[float, float]] = {}
-    for w in ln.words:
-        t = _fold(w.text).strip(":.()")
-        for col, keys in _HEADER.items():
-            if t in keys or any(t.startswith(k) and len(k) >= 5 for k in keys):
-                if col not in cols:
-                    cols[col] = (w.bbox[0], w.bbox[2])
-                break
+    for w in words:
+        col = _header_kind(w.text)
+        if col is not None and col not in cols:
+            cols[col] = (w.bbox[0], w.bbox[2])
     kinds = set(cols)
     if len(kinds) >= 2 and ({"quantity", "unit_price", "amount"} & kinds) and (
         "description" in kinds or len(kinds) >= 3
@@ -1191,14 +1275,12 @@ def _line_items(ctx: _Ctx) -> list[LineItem]:
     header_i = None
     cols: dict[str, tuple[float, float]] | None = None
     for i, ln in enumerate(lines):
-        c = _header_cols(ln)
-        if c is None and i + 1 < len(lines):
+        c = _header_cols(ln.words)
+        if c is None and i + 1 < len(lines) and any(_header_kind(w.text) for w in ln.words):
             # header words printed over two physical lines
             nxt = lines[i + 1]
             if nxt.pno == ln.pno and nxt.pbox[1] - ln.pbox[3] < 0.8 * ln.h:
-                merged = _make_line(ln.page, ln.pno, ln.idx, sorted(ln.words + nxt.words,
-                                                                  key=lambda w: w.bbox[0]))
-                c = _header_cols(merged)
+                c = _header_cols(ln.words + nxt.words)
                 if c is not None:
                     header_i = i + 1
                     cols = c
@@ -1285,61 +1367,125 @@ def _line_items(ctx: _Ctx) -> list[LineItem]:
 _KEY_COLON = re.compile(r"([A-Za-zÀ-ÿ][^:]{0,50}?)\s*:(?!\d{2})")
 
 
-def _key_values(ctx: _Ctx) -> list[KeyValue]:
-    out: list[KeyValue] = []
-    seen: set[tuple[int, int]] = set()
-    for ln in ctx.lines:
-        segs = _segments(ln.words, 2.0)
-        for seg in segs:
-            s_a = ln.starts[seg[0]]
-            s_b = ln.starts[seg[-1]] + len(ln.words[seg[-1]].text)
-            seg_text = ln.text[s_a:s_b]
-            keys = list(_KEY_COLON.finditer(seg_text))
-            # keys: "Label:" (colon) …
-            spans = [(s_a + m.start(1), s_a + m.end(0)) for m in keys if _alpha(m.group(1)) >= 2]
-            # … or a known label at the start of the segment without a colon
-            if not spans:
-                for h in ln.hits:
-                    if h.start == s_a and h.weight >= 0.7 and h.field not in ("_count",) and (
-                        h.end == s_b or len(seg) <= 6
-                    ):
-                        spans.append((h.start, h.end))
-                        break
-            for n, (ka, kb) in enumerate(spans):
-                key = ln.text[ka:kb].strip()
-                if not key or (ln.idx, ka) in seen:
-                    continue
-                seen.add((ln.idx, ka))
-                end = spans[n + 1][0] if n + 1 < len(spans) else s_b
-                val = ln.text[kb:end].strip(" :")
-                k_pos = ln.span_words(ka, kb)
-                v_line, v_pos = ln, ln.span_words(kb, end)
-                if not val:
-                    # next segment on the same line, else the text below
-                    nxt = [s for s in segs if ln.starts[s[0]] >= s_b]
-                    if nxt and n + 1 == len(spans):
-                        nseg = nxt[0]
-                        ntext = " ".join(ln.words[k].text for k in nseg)
-                        if not _KEY_COLON.match(ntext):
-                            val, v_pos = ntext, nseg
-                    if not val:
-                        kx0 = ln.words[k_pos[0]].bbox[0] if k_pos else ln.pbox[0]
-                        kx1 = ln.words[k_pos[-1]].bbox[2] if k_pos else ln.pbox[2]
-                        below = ctx.below(ln, kx0 - 10, kx1 + 0.5 * (kx1 - kx0), 1)
-                        if below:
-                            o, pos = below[0]
-                            t = " ".join(o.words[k].text for k in pos)
-                            if t and not _KEY_COLON.match(t):
-                                val, v_line, v_pos = t, o, pos
-                if not val or not k_pos:
-                    continue
-                kb_box = union_box([ln.words[k].box for k in k_pos])
-                vb_box = union_box([v_line.words[k].box for k in v_pos]) if v_pos else None
-                ws = [ln.words[k] for k in k_pos] + [v_line.words[k] for k in v_pos]
-                conf = sum(w.confidence for w in ws) / len(ws) * (0.8 if ":" in key or
-                                                                     ln.text[kb - 1:kb] == ":" else 0.6)
-                out.append(KeyValue(key=key.rstrip(":").strip() if key.endswith(":") else key,
-                                    value=val, confidence=round(conf, 4), page=ln.pno,
-                                    key_bbox=[int(v) for v in kb_box],
-                                    value_bbox=[int(v) for v in vb_box] if vb_box else None))
+@dataclass
+class _Seg:
+    """A run of words of one line, separated from its neighbours by a wide gap."""
+
+    ln: _L
+    pos: list[int]
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+def _page_segments(lines: list[_L]) -> list[_Seg]:
+    out = []
+    for ln in lines:
+        for seg in _segments(ln.words, 1.5):
+            ws = [ln.words[k] for k in seg]
+            out.append(_Seg(ln, seg, " ".join(w.text for w in ws), min(w.bbox[0] for w in ws),
+                            min(w.bbox[1] for w in ws), max(w.bbox[2] for w in ws),
+                            max(w.bbox[3] for w in ws)))
     return out
+
+
+def _keyness(seg: _Seg) -> float:
+    """How much a segment reads as a field label (0: not at all)."""
+    t = seg.text.strip()
+    if _alpha(t) < 2 or len(t) > 60:
+        return 0.0
+    if t.endswith(":"):
+        return 1.0
+    hits = seg.ln.hits
+    s_a = seg.ln.starts[seg.pos[0]]
+    s_b = seg.ln.starts[seg.pos[-1]] + len(seg.ln.words[seg.pos[-1]].text)
+    if any(h.start <= s_a + 1 and h.end >= s_b - 1 and h.weight >= 0.6 and not h.field.startswith("_")
+           for h in hits):
+        return 0.8
+    words = t.split()
+    digits = sum(ch.isdigit() for ch in t)
+    if len(words) <= 5 and digits == 0 and not t.endswith((".", ",")):
+        upper = sum(ch.isupper() for ch in t) / max(1, _alpha(t))
+        return 0.5 if upper > 0.6 or t.endswith("?") or t[0].isupper() else 0.3
+    return 0.0
+
+
+def _kv(key: str, key_ws: list[Word], val: str, val_ws: list[Word], pno: int, strength: float
+        ) -> KeyValue | None:
+    if not re.search(r"\w", val) or not re.search(r"[^\W\d_]", key):
+        return None
+    ws = key_ws + val_ws
+    conf = sum(w.confidence for w in ws) / len(ws) * (0.4 + 0.5 * strength)
+    kb = union_box([w.box for w in key_ws])
+    vb = union_box([w.box for w in val_ws]) if val_ws else None
+    return KeyValue(key=key.strip().rstrip(":").strip(), value=val.strip(), confidence=round(conf, 4), page=pno,
+                    key_bbox=[int(v) for v in kb], value_bbox=[int(v) for v in vb] if vb else None)
+
+
+def _key_values(ctx: _Ctx) -> list[KeyValue]:
+    """Generic key-values: "Label: value" in a segment, or a label segment and the nearest value
+    segment to its right on the same row, else directly below it (multi-line values followed)."""
+    out: list[KeyValue | None] = []
+    for pno, lines in ctx.by_page.items():
+        segs = _page_segments(lines)
+        used: set[int] = set()
+        for i, sg in enumerate(segs):
+            ln = sg.ln
+            s_a = ln.starts[sg.pos[0]]
+            s_b = ln.starts[sg.pos[-1]] + len(ln.words[sg.pos[-1]].text)
+            text = ln.text[s_a:s_b]
+            # "Key: value [Key2: value2]" inside one segment
+            keys = [m for m in _KEY_COLON.finditer(text) if _alpha(m.group(1)) >= 2]
+            if keys and keys[0].start() == 0 and text[keys[0].end():].strip():
+                for n, m in enumerate(keys):
+                    end = keys[n + 1].start() if n + 1 < len(keys) else len(text)
+                    val = text[m.end():end].strip()
+                    if not val:
+                        continue
+                    kpos = ln.span_words(s_a + m.start(1), s_a + m.end(1))
+                    vpos = ln.span_words(s_a + m.end(), s_a + end)
+                    out.append(_kv(m.group(1), [ln.words[k] for k in kpos], val,
+                                   [ln.words[k] for k in vpos], pno, 1.0))
+                used.add(i)
+                continue
+            kn = _keyness(sg)
+            if kn < 0.5 or i in used:
+                continue
+            h = max(1.0, sg.y1 - sg.y0)
+            # value to the right on the same row
+            right = [o for j, o in enumerate(segs) if j != i and o.x0 >= sg.x1 - 2
+                     and _overlap(sg.y0, sg.y1, o.y0, o.y1) >= 0.5 and o.x0 - sg.x1 < 0.45 * ln.page.width]
+            right.sort(key=lambda o: o.x0)
+            if right and _keyness(right[0]) < 1.0 and (kn >= 0.8 or _keyness(right[0]) < 0.5):
+                o = right[0]
+                out.append(_kv(text, [ln.words[k] for k in sg.pos], o.text,
+                               [o.ln.words[k] for k in o.pos], pno, kn))
+                used.add(segs.index(o))
+                continue
+            if right:
+                continue
+            # value below, in the same column
+            below = [o for o in segs if o.y0 >= sg.y1 - 0.3 * h and o.y0 - sg.y1 < 1.6 * h
+                     and o.x1 > sg.x0 - 0.2 * (sg.x1 - sg.x0) and o.x0 < sg.x1 + 0.3 * (sg.x1 - sg.x0)
+                     and o.ln is not ln]
+            below.sort(key=lambda o: (o.y0, o.x0))
+            if not below or _keyness(below[0]) >= (0.8 if kn < 1.0 else 0.5):
+                continue
+            first = below[0]
+            parts = [first]
+            cur = first
+            while True:  # follow a multi-line value
+                nxt = [o for o in segs if o.y0 >= cur.y1 - 0.3 * h and o.y0 > cur.y0 + 0.5 * h
+                       and o.y0 - cur.y1 < 0.8 * h and o not in parts
+                       and _overlap(o.x0, o.x1, cur.x0, cur.x1) > 0.5 and o.ln is not cur.ln]
+                if not nxt or _keyness(nxt[0]) >= 0.8 or len(parts) >= 6:
+                    break
+                cur = min(nxt, key=lambda o: o.y0)
+                parts.append(cur)
+            val = " ".join(p.text for p in parts)
+            out.append(_kv(text, [ln.words[k] for k in sg.pos], val,
+                           [p.ln.words[k] for p in parts for k in p.pos], pno, kn * 0.9))
+            used.update(segs.index(p) for p in parts)
+    return [kv for kv in out if kv is not None]
