@@ -49,8 +49,14 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q --runslow
 
+## eval: measure on the three dev sets (OCR is cached in ~/.cache/docai/eval: re-runs are quick)
 eval: setup
-	$(BIN)/docai eval ../shared/datasets/sroie --out out/eval/sroie
+	$(BIN)/docai eval ../shared/datasets/sroie --out out/eval/sroie --report out/eval/sroie/report
+	$(BIN)/docai eval ../shared/datasets/funsd --out out/eval/funsd --report out/eval/funsd/report
+	test -f out/eval/generated/labels.jsonl || $(BIN)/python -m samples.generate \
+	  --out out/eval/generated --invoices 200 --receipts 0 --seed 1234 --only-scanned
+	$(BIN)/docai eval out/eval/generated --out out/eval/generated-results \
+	  --report out/eval/generated-results/report
 
 bench: setup
 	$(BIN)/python -m bench
