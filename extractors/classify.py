@@ -119,6 +119,8 @@ def class_scores(doc: Document) -> dict[str, float]:
         ratio = page.width / page.height
         if ratio < 0.55:
             scores["receipt"] += 2.0 + 2.0 * (0.55 - ratio)
+            scores["form"] -= 1.5  # forms and invoices are (almost) never long narrow strips
+            scores["invoice"] -= 0.5
         elif 0.68 <= ratio <= 0.80:
             scores["invoice"] += 0.5
             scores["form"] += 1.0
