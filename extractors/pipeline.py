@@ -95,6 +95,9 @@ class Pipeline:
             InputRejected: the input is bad (see :func:`extractors.preflight.preflight`).
         """
         pre = preflight(path, self.settings)
+        from extractors.models.images import remember_source  # light: lets model engines re-render pages
+
+        remember_source(pre.sha256, pre.path)
         pages: list[Page] = list(iter_pages(pre, self.settings, self.ocr, layout=build_layout,
                                                rasterizer=self.rasterizer))
         doc = Document(source=source or Path(path).name, sha256=pre.sha256,
