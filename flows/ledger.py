@@ -17,10 +17,14 @@ from extractors.export import write_tables
 from extractors.fsutil import atomic_write_text, clean_stale_temps
 from schemas.record import Record, Status
 
-__all__ = ["TERMINAL", "Ledger"]
+__all__ = ["FINAL_FAILURES", "TERMINAL", "Ledger"]
 
 TERMINAL = frozenset({Status.OK, Status.NEEDS_REVIEW, Status.PARTIAL, Status.REJECTED})
 """Statuses that are final for a given (content, settings): re-runs skip them. ``failed`` is retried."""
+
+FINAL_FAILURES = frozenset({"poison"})
+"""``failed`` reasons that are final too: a document that crashed its worker twice is quarantined
+and not retried on every run (a settings or pipeline-version change retries it)."""
 
 
 def record_key(record: Record) -> str:
@@ -31,7 +35,9 @@ def record_key(record: Record) -> str:
 class Ledger:
     """The output folder's ledger."""
 
-    def __init__(self, out: str | Path) -> None:
+    def __init__(self, out: str | Path, *, clean: bool = True) -> None:
+        """Open (create) the ledger of ``out``; ``clean`` removes temp files a killed run left
+        (only at the start of a batch: never while other writers may be busy)."""
         self.out = Path(out)
         self.path = self.out / "ledger.jsonl"
         self._lock = threading.Lock()
@@ -39,7 +45,8 @@ class Ledger:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create the output folder: {exc.strerror}") from exc
-        clean_stale_temps(self.out)
+        if clean:
+            clean_stale_temps(self.out)
 
     def load(self) -> dict[str, Record]:
         """Records by key (last line wins; unreadable lines are skipped)."""
@@ -61,7 +68,10 @@ class Ledger:
     def is_done(self, records: dict[str, Record], sha256: str, settings_hash: str) -> bool:
         """True when ``sha256`` already has a terminal record made with the same settings."""
         rec = records.get(sha256)
-        return bool(rec and rec.status in TERMINAL and rec.settings_hash == settings_hash)
+        if rec is None or rec.settings_hash != settings_hash:
+            return False
+        return rec.status in TERMINAL or (rec.status == Status.FAILED
+                                          and rec.reason in FINAL_FAILURES)
 
     def append(self, record: Record) -> None:
         """Add one terminal record (thread-safe, one write, durable)."""

@@ -1,7 +1,20 @@
-"""The folder flow: one Prefect task per document, concurrent across cores, results in the ledger.
+"""The folder flow: one Prefect task per document, isolated in worker processes, results in the ledger.
 
-Tasks receive paths and return small summaries (sha256, status); records go straight to the
-ledger, never through Prefect results.
+Tasks receive paths and hashes and return small summaries (sha256, status, pages); records go
+straight to the ledger, never through Prefect results. What a batch does, per input:
+
+1. discover → sha256 → skip when the ledger already holds a terminal record for the same content
+   and settings (``settings.output_hash()``, which includes the pipeline version);
+2. same bytes under two names are processed once;
+3. the document runs in a worker process (:mod:`flows.worker`); a worker that crashes or hangs is
+   retried once in a fresh process, and a second crash makes the document ``failed``/``poison``;
+4. rejected and poison inputs are copied to ``OUT/quarantine/<reason>/`` (moved with ``move``);
+5. the record is appended to the ledger (one ``O_APPEND`` write); transient failures are retried by
+   Prefect (``retry_condition_fn``) before anything is written;
+6. at the end ``documents.jsonl`` and the CSV tables are rebuilt from the ledger, atomically.
+
+A ``kill -9`` at any point loses at most the documents in flight: the same command again skips what
+the ledger holds and produces the exports an uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -10,6 +23,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,20 +32,27 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from extractors.errors import TransientError
+from extractors.errors import DependencyMissing, OutputError, TransientError, UsageError
 from extractors.pipeline import Pipeline, safe_source
 from extractors.preflight import sha256_file
 from extractors.settings import PIPELINE_VERSION, Settings
 from flows.ledger import Ledger
 from schemas.record import Record, Status
 
-__all__ = ["DOCUMENT_SUFFIXES", "BatchResult", "InputFile", "discover", "get_pipeline",
-           "process_folder", "run_batch", "summarize"]
+__all__ = ["DOCUMENT_SUFFIXES", "TRANSIENT_REASONS", "BatchResult", "InputFile", "discover",
+           "get_pipeline", "make_task_runner", "process_document", "process_folder",
+           "process_one", "run_batch", "summarize"]
 
 log = logging.getLogger("docai.flow")
 
 DOCUMENT_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif"})
 """Files picked up when a folder is given (explicitly named files are always processed)."""
+
+TRANSIENT_REASONS = frozenset({"transient"})
+"""Record reasons that Prefect retries (once) before the failure is written to the ledger."""
+
+FATAL = (DependencyMissing, OutputError, UsageError)
+"""Errors that stop the whole batch: not any document's fault, every document would hit them."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,10 @@ class BatchResult:
     skipped: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    processed: int = 0
+    """Documents run through the pipeline in this batch (not skipped, not duplicates)."""
+    pages: int = 0
+    seconds: float = 0.0
 
 
 def discover(inputs: Iterable[str | Path], *, all_files: bool = False,
@@ -116,8 +141,109 @@ def get_pipeline(settings: Settings) -> Pipeline:
         return _PIPELINES[key]
 
 
+# -- one document --------------------------------------------------------------------------------
+
+_LEDGERS: dict[str, Ledger] = {}
+
+
+def _ledger(out: str | Path) -> Ledger:
+    """This process's writer for ``out``'s ledger (no temp-file cleaning: other tasks write)."""
+    key = os.path.abspath(out)
+    with _PIPELINES_LOCK:
+        if key not in _LEDGERS:
+            _LEDGERS[key] = Ledger(out, clean=False)
+        return _LEDGERS[key]
+
+def _poison_record(path: Path, root: Path | None, sha: str, settings: Settings,
+                   crash: Exception) -> Record:
+    from extractors.preflight import sniff_type
+
+    try:
+        size: int | None = os.lstat(path).st_size
+        with open(path, "rb") as f:
+            media = sniff_type(f.read(1024))
+    except OSError:
+        size, media = None, None
+    what = "hung" if getattr(crash, "reason", "") == "hung" else "crashed"
+    return Record(source=safe_source(path, root), sha256=sha or None, status=Status.FAILED,
+                  reason="poison", message=f"the worker process {what} twice on this document",
+                  pipeline_version=PIPELINE_VERSION, settings_hash=settings.output_hash(),
+                  size_bytes=size, media_type=media)
+
+
+def _run_document(path: Path, root: Path | None, sha: str, settings: Settings, *, isolate: bool,
+                  gpu_limit: str | None, api_url: str | None) -> tuple[Record, int]:
+    """The record of one document and the number of attempts it took."""
+    if not isolate:
+        return get_pipeline(settings).process(path, root=root), 1
+    from flows.worker import WorkerCrashed, process_in_worker
+
+    crash: WorkerCrashed | None = None
+    for attempt in (1, 2):  # a crash gets one retry in a fresh process, then it is poison
+        try:
+            return process_in_worker(path, root, settings, gpu_limit=gpu_limit,
+                                     api_url=api_url), attempt
+        except WorkerCrashed as exc:
+            crash = exc
+            log.warning("document %s: worker %s (attempt %d of 2)", (sha or "-")[:12],
+                        exc.reason, attempt)
+    assert crash is not None  # for the type checker: the loop only ends here after two crashes
+    return _poison_record(path, root, sha, settings, crash), 2
+
+
+def process_one(path: str | Path, root: str | Path | None, sha: str, out: str | Path,
+                settings: Settings, *, move: bool = False, isolate: bool = False,
+                gpu_limit: str | None = None, api_url: str | None = None,
+                final_attempt: bool = True) -> dict[str, Any]:
+    """Process one document into the ledger (and quarantine); returns a small summary.
+
+    Args:
+        path, root: the input and the folder its ``source`` is relative to.
+        sha: its sha256 as discovered (used for logs and the poison record).
+        out: the output folder.
+        settings: the run's settings.
+        move: move rejected/poison inputs into quarantine instead of copying them.
+        isolate: run the pipeline in a worker process (crash/hang isolation).
+        gpu_limit: Prefect global concurrency limit held around model calls (workers only).
+        api_url: the Prefect API the workers use for that limit.
+        final_attempt: when False, a transient failure raises ``TransientError`` (Prefect
+            retries the task) instead of being written to the ledger.
+
+    Raises:
+        TransientError: transient failure and not the final attempt.
+        DependencyMissing, OutputError, UsageError: the batch cannot go on.
+    """
+    from flows.quarantine import quarantine
+
+    path = Path(path)
+    root_p = Path(root) if root is not None else None
+    t0 = time.monotonic()
+    record, attempts = _run_document(path, root_p, sha, settings, isolate=isolate,
+                                     gpu_limit=gpu_limit, api_url=api_url)
+    if (record.status == Status.FAILED and record.reason in TRANSIENT_REASONS
+            and not final_attempt):
+        raise TransientError(f"document {(record.sha256 or sha or '-')[:12]}: transient failure")
+    kept = quarantine(path, record, out, move=move)  # before the ledger: a kill re-does it
+    _ledger(out).append(record)
+    if kept is not None and move:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("document %s: could not remove the original (%s)",
+                        (record.sha256 or "-")[:12], exc.strerror)
+    seconds = time.monotonic() - t0
+    log.info("document %s: %s%s, %s pages, %.2fs", (record.sha256 or sha or "-")[:12],
+             record.status.value, f" ({record.reason})" if record.reason else "",
+             record.pages if record.pages is not None else "-", seconds)
+    return {"sha256": record.sha256, "status": record.status.value, "reason": record.reason,
+            "pages": record.pages or 0, "seconds": round(seconds, 3), "attempts": attempts,
+            "quarantined": kept is not None}
+
+
 def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only transient errors; a rejected input is never retried."""
+    """Retry only transient errors; a rejected input (or anything else) is never retried."""
     try:
         state.result()
     except TransientError:
@@ -127,16 +253,33 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(name="process-document", retries=1, retry_condition_fn=_retry_transient,
-      cache_result_in_memory=False, persist_result=False,
+@task(name="process-document", retries=1, retry_delay_seconds=1,
+      retry_condition_fn=_retry_transient, cache_result_in_memory=False, persist_result=False,
       task_run_name="document-{sha_prefix}")
 def process_document(path: str, root: str | None, out: str, settings_json: str,
-                     sha_prefix: str = "") -> dict[str, Any]:
-    """Process one document and append its record to the ledger; returns a small summary."""
+                     sha_prefix: str = "", sha: str = "", move: bool = False,
+                     isolate: bool = False, gpu_limit: str | None = None,
+                     api_url: str | None = None) -> dict[str, Any]:
+    """Prefect task: one document into the ledger; returns a small summary (no document text)."""
+    from prefect import get_run_logger
+    from prefect.runtime import task_run
+
     settings = Settings.model_validate_json(settings_json)
-    record = get_pipeline(settings).process(path, root=root)
-    Ledger(out).append(record)
-    return {"sha256": record.sha256, "status": record.status.value, "source": record.source}
+    final = int(task_run.run_count or 1) > 1  # one retry (transient errors only)
+    summary = process_one(path, root, sha, out, settings, move=move, isolate=isolate,
+                          gpu_limit=gpu_limit, api_url=api_url, final_attempt=final)
+    get_run_logger().info("document %s: %s%s, %d pages, %.2fs", (summary["sha256"] or "-")[:12],
+                          summary["status"],
+                          f" ({summary['reason']})" if summary["reason"] else "",
+                          summary["pages"], summary["seconds"])
+    return summary
+
+
+# -- a batch -----------------------------------------------------------------------------------
+
+Progress = Callable[[dict[str, Any]], None]
+Submit = Callable[[list[InputFile], Ledger, Settings, Callable[[Record | dict[str, Any]], None]],
+                  None]
 
 
 def run_batch(
@@ -145,19 +288,45 @@ def run_batch(
     settings: Settings | None = None,
     *,
     all_files: bool = False,
-    submit: Callable[[list[InputFile], Ledger, Settings, Callable[[Record | dict[str, Any]], None]],
-                     None] | None = None,
-    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    submit: Submit | None = None,
+    on_progress: Progress | None = None,
+    only: Iterable[str | Path] | None = None,
+    move: bool = False,
+    isolate: bool = False,
+    gpu_limit: str | None = None,
+    export: str = "batch",
 ) -> BatchResult:
     """Process inputs into ``out`` (skipping what the ledger has), then rebuild the outputs.
 
-    ``submit`` runs the pending files (the Prefect flow passes its task submitter); without it
-    documents are processed in this thread — the plain-Python path, no Prefect involved.
+    Args:
+        inputs: files or folders.
+        out: the output folder.
+        settings: the run's settings.
+        all_files: also pick up files without a document suffix.
+        submit: runs the pending files (the Prefect flow passes its task submitter); without it
+            documents are processed here, one after the other — the plain-Python path.
+        on_progress: called with ``{"event": "plan", "total", "pending", "skipped"}`` once, then
+            with each document's summary (``status``, ``pages``, …).
+        only: process only these paths (a watched folder's completely written files); the
+            others are still listed when the ledger has them.
+        move: move rejected/poison inputs to quarantine instead of copying them.
+        isolate: run documents in worker processes (``flows.worker``).
+        gpu_limit: Prefect global concurrency limit around model calls in workers.
+        export: ``batch`` — the exports list this batch's inputs; ``ledger`` — every record of
+            the ledger (a watched folder).
+
+    Raises:
+        DependencyMissing: before any document is touched.
+        OutputError: the output folder cannot be written.
     """
     settings = settings or Settings()
+    t0 = time.monotonic()
     ledger = Ledger(out)
     result = BatchResult()
     files = discover(inputs, all_files=all_files, ignored=result.ignored)
+    if only is not None:
+        wanted = {os.path.abspath(p) for p in only}
+        files = [f for f in files if str(f.path) in wanted]
     done = ledger.load()
     digest = settings.output_hash()
     pending: list[InputFile] = []
@@ -177,22 +346,40 @@ def run_batch(
         if sha:
             seen[sha] = f
         pending.append(InputFile(f.path, f.root, sha or ""))
+    if result.skipped:
+        log.info("%d inputs already processed (same content and settings): skipped",
+                 len(result.skipped))
 
     def progress(item: Record | dict[str, Any]) -> None:
+        if isinstance(item, Record):
+            item = {"status": item.status.value, "sha256": item.sha256, "pages": item.pages or 0}
+        result.pages += int(item.get("pages") or 0)
         if on_progress is not None:
-            on_progress(item if isinstance(item, dict) else {"status": item.status.value,
-                                                             "sha256": item.sha256})
+            on_progress(item)
 
-    if pending:
-        pipe = get_pipeline(settings)
-        pipe.check()  # a missing dependency fails the batch before any document is touched
-        if submit is not None:
-            submit(pending, ledger, settings, progress)
-        else:
-            for f in pending:
-                rec = pipe.process(f.path, root=f.root)
-                ledger.append(rec)
-                progress(rec)
+    if on_progress is not None:
+        on_progress({"event": "plan", "total": len(files), "pending": len(pending),
+                     "skipped": len(result.skipped)})
+    try:
+        if pending:
+            if isolate:
+                from flows.worker import check_in_worker
+
+                check_in_worker(settings)  # a missing dependency fails before any document
+            else:
+                get_pipeline(settings).check()
+            if submit is not None:
+                submit(pending, ledger, settings, progress)
+            else:
+                for f in pending:
+                    _run_plain(f, out, settings, move=move, isolate=isolate,
+                               gpu_limit=gpu_limit, progress=progress)
+    finally:
+        if isolate:
+            from flows.worker import shutdown_workers
+
+            shutdown_workers()
+    result.processed = len(pending)
     # one record per input file, rebuilt from the ledger; a task that died left no record
     records = ledger.load()
     for f in pending:
@@ -204,55 +391,141 @@ def run_batch(
             records[f.sha or f"source:{f.source}"] = rec
     for f in files:
         sha = sha_of.get(f.path)
-        rec = records.get(sha) if sha else records.get(f"source:{f.source}")
-        if rec is None:
+        found = records.get(sha) if sha else records.get(f"source:{f.source}")
+        if found is None:
             continue
-        if rec.source != f.source:
-            rec = rec.model_copy(update={"source": f.source})
-        result.records.append(rec)
-    result.outputs = ledger.write_outputs(result.records)
+        if found.source != f.source:
+            found = found.model_copy(update={"source": f.source})
+        result.records.append(found)
+    exported = list(records.values()) if export == "ledger" else result.records
+    result.outputs = ledger.write_outputs(exported)
+    result.seconds = time.monotonic() - t0
     return result
 
 
-_progress_hook: list[Callable[[dict[str, Any]], None]] = []
+def _run_plain(f: InputFile, out: str | Path, settings: Settings, *, move: bool, isolate: bool,
+               gpu_limit: str | None, progress: Callable[[dict[str, Any]], None]) -> None:
+    """One document without Prefect (one retry for transient failures, like the task)."""
+    for final in (False, True):
+        try:
+            summary = process_one(f.path, f.root, f.sha, out, settings, move=move,
+                                  isolate=isolate, gpu_limit=gpu_limit, final_attempt=final)
+        except TransientError:
+            continue
+        except FATAL:
+            raise
+        except Exception as exc:  # a bug, not the document: recorded as crashed after the batch
+            log.warning("document %s failed: %s", (f.sha or "-")[:12], type(exc).__name__)
+            progress({"status": "failed", "sha256": f.sha or None, "pages": 0})
+            return
+        progress(summary)
+        return
+
+
+_progress_hook: list[Progress] = []
 """Progress callbacks of the CLI running in this process (not flow parameters: not serialisable)."""
 
 
+def make_task_runner(kind: str = "thread", workers: int | None = None,
+                     dask_address: str | None = None) -> Any:
+    """The task runner for ``--task-runner``: ``thread`` (default) or ``dask``.
+
+    ``dask`` connects to ``dask_address`` (``tcp://scheduler:8786``) or starts a local cluster
+    of threads (the documents still run in docai's own worker processes).
+
+    Raises:
+        UsageError: unknown kind, or ``dask`` without prefect-dask installed.
+    """
+    workers = workers or os.cpu_count() or 1
+    if kind == "thread":
+        if dask_address:
+            raise UsageError("--dask-address needs --task-runner dask")
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if kind != "dask":
+        raise UsageError(f"unknown task runner {kind!r}; use thread or dask")
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        raise DependencyMissing("--task-runner dask needs prefect-dask: pip install 'docai[dask]'",
+                                reason="prefect_dask_missing", stage="startup") from exc
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                          cluster_kwargs={"n_workers": 1, "threads_per_worker": workers,
+                                          "processes": False, "dashboard_address": None})
+
+
+def _api_url() -> str | None:
+    """The Prefect API this flow run talks to (handed to worker processes for the gpu limit)."""
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            return str(client.api_url)
+    except Exception:
+        return None
+
+
 @flow(name="docai-process", log_prints=False, persist_result=False,
-      task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 1))
+      task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 1))  # type: ignore[arg-type]
 def process_folder(inputs: list[str], out: str, settings_json: str | None = None,
-                   all_files: bool = False) -> dict[str, int]:
+                   all_files: bool = False, options: dict[str, Any] | None = None,
+                   move: bool = False, isolate: bool = True, only: list[str] | None = None,
+                   export: str = "batch", gpu_limit: str | None = "gpu") -> dict[str, int]:
     """Prefect flow: process every document under ``inputs`` into ``out``; counts by status.
 
-    Run it with ``process_folder.with_options(task_runner=ThreadPoolTaskRunner(max_workers=N))``
-    for N concurrent documents (the CLI does this for ``--workers``).
+    Args:
+        inputs: files or folders.
+        out: output folder (ledger, exports, quarantine).
+        settings_json: the full :class:`Settings` as JSON (the CLI passes this).
+        all_files: also try files without a document suffix.
+        options: settings overrides by name (``{"lang": "eng+deu"}``) — handy in deployments.
+        move: move rejected/poison inputs to quarantine instead of copying them.
+        isolate: run documents in worker processes (default; ``False`` runs them in-thread).
+        only: process only these files (the watched folder's ready files).
+        export: ``batch`` or ``ledger`` (see :func:`run_batch`).
+        gpu_limit: global concurrency limit held around model calls (``None``: no limit).
+
+    Run it with ``process_folder.with_options(task_runner=make_task_runner(...))`` for N
+    concurrent documents or Dask (the CLI does this for ``--workers``/``--task-runner``).
     """
     from prefect.futures import as_completed
 
     settings = Settings.model_validate_json(settings_json) if settings_json else Settings()
+    if options:
+        settings = Settings(**{**settings.model_dump(), **options})
+    api_url = _api_url() if (isolate and gpu_limit) else None
 
     def submit(pending: list[InputFile], ledger: Ledger, s: Settings,
                progress: Callable[[Record | dict[str, Any]], None]) -> None:
+        s_json = s.model_dump_json()
         futures = [process_document.submit(str(f.path), str(f.root) if f.root else None, str(out),
-                                           s.model_dump_json(), sha_prefix=f.sha[:12])
+                                           s_json, sha_prefix=f.sha[:12], sha=f.sha, move=move,
+                                           isolate=isolate, gpu_limit=gpu_limit, api_url=api_url)
                    for f in pending]
         for fut in as_completed(futures):
             try:
                 progress(fut.result())
+            except FATAL:
+                raise
             except Exception as exc:  # a crashed task; its document is recorded as failed below
                 log.warning("document task failed: %s", type(exc).__name__)
-                progress({"status": "failed", "sha256": None})
+                progress({"status": "failed", "sha256": None, "pages": 0})
 
     hook = _progress_hook[-1] if _progress_hook else None
-    result = run_batch(inputs, out, settings, all_files=all_files, submit=submit, on_progress=hook)
+    result = run_batch(inputs, out, settings, all_files=all_files, submit=submit,
+                       on_progress=hook, only=only, move=move, isolate=isolate,
+                       gpu_limit=gpu_limit, export=export)
     return summarize(result)
 
 
 def summarize(result: BatchResult) -> dict[str, int]:
-    """Counts by status, plus ``skipped`` and ``ignored``."""
+    """Counts by status, plus ``skipped``, ``ignored``, ``processed`` and ``pages``."""
     counts: dict[str, int] = {}
     for r in result.records:
         counts[r.status.value] = counts.get(r.status.value, 0) + 1
     counts["skipped"] = len(result.skipped)
     counts["ignored"] = len(result.ignored)
+    counts["processed"] = result.processed
+    counts["pages"] = result.pages
     return counts
