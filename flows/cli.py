@@ -120,8 +120,16 @@ def process(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress (hash prefixes only).")] = False,
     export_format: Annotated[str | None, typer.Option("--format", help="Also export the tables at the end: csv, jsonl, json, parquet or xlsx (see `docai export`).")] = None,
     preset: Annotated[str | None, typer.Option("--preset", help="Also write this export preset at the end (see `docai presets`).")] = None,
+    move: Annotated[bool, typer.Option("--move", help="Move rejected inputs into OUT/quarantine (default: copy).")] = False,
+    task_runner: Annotated[str, typer.Option("--task-runner", help="thread (default) or dask.")] = "thread",
+    dask_address: Annotated[str | None, typer.Option("--dask-address", help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --task-runner dask; default: a local cluster).")] = None,
+    isolation: Annotated[str, typer.Option("--isolation", help="process (default: each document in a worker process, crash/hang-safe) or none (in-thread).")] = "process",
 ) -> None:
-    """Process invoices, receipts and forms into OUT/documents.jsonl and CSV tables."""
+    """Process invoices, receipts and forms into OUT/documents.jsonl and CSV tables.
+
+    Exit codes: 0 all inputs ok or needs_review; 3 some inputs rejected, failed or partial;
+    2 usage error; 4 missing dependency; 5 output folder not writable; 130 interrupted.
+    """
     _configure_logging(verbose)
     from flows.cmd_export import check_export_options, export_after_batch
 
@@ -133,41 +141,21 @@ def process(
     if missing:
         console.print(f"[red]no such file or folder:[/red] {', '.join(missing)}")
         raise typer.Exit(ExitCode.USAGE)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    if isolation not in ("process", "none") or task_runner not in ("thread", "dask"):
+        console.print("[red]--isolation must be process or none; --task-runner thread or dask[/red]")
+        raise typer.Exit(ExitCode.USAGE)
+    if dask_address and task_runner != "dask":
+        console.print("[red]--dask-address needs --task-runner dask[/red]")
+        raise typer.Exit(ExitCode.USAGE)
+    from flows.progress import print_totals, run_cli_batch
 
-    from flows.process import _progress_hook, discover, process_folder, run_batch
-
-    total = len(discover(inputs, all_files=all_files))
-    progress = Progress(TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(),
-                        console=console, transient=True, disable=quiet or not console.is_terminal)
-    failures = 0
-    with progress:
-        bar = progress.add_task("docs", total=total, failed=0)
-
-        def tick(item: dict[str, Any]) -> None:
-            nonlocal failures
-            if item.get("status") in ("failed", "rejected"):
-                failures += 1
-            progress.update(bar, advance=1, failed=failures)
-
-        if no_prefect:
-            result = run_batch(inputs, out, settings, all_files=all_files, on_progress=tick)
-        else:
-            from prefect.task_runners import ThreadPoolTaskRunner
-
-            _progress_hook.append(tick)
-            try:
-                flow = process_folder.with_options(
-                    task_runner=ThreadPoolTaskRunner(max_workers=settings.workers))
-                counts = flow([str(p) for p in inputs], str(out), settings.model_dump_json(),
-                              all_files)
-            finally:
-                _progress_hook.remove(tick)
-            result = _read_back(out)
-            result.skipped = ["?"] * int(counts.get("skipped", 0))
+    result, prog = run_cli_batch(inputs, out, settings, all_files=all_files,
+                                 no_prefect=no_prefect, move=move, task_runner=task_runner,
+                                 dask_address=dask_address, isolate=isolation == "process",
+                                 console=console, show_bar=not quiet and console.is_terminal)
     if not quiet:
         print_summary(result.records, result.skipped)
+        print_totals(console, prog, result.records)
     console.print(f"outputs in {out}/: documents.jsonl, invoices.csv, receipts.csv, "
                   "line_items.csv, key_values.csv")
     export_after_batch(out, export_format, preset)
