@@ -93,14 +93,19 @@ def check_export_options(fmt: str | None, preset: str | None) -> None:
         get_preset(preset)
 
 
+def _say(text: str) -> None:
+    """One plain line on stderr: paths are neither wrapped nor read as markup."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
 def _report(result: ExportResult) -> None:
     for key, n in result.rows.items():
-        console.print(f"wrote {key} ({n} rows)")
+        _say(f"wrote {key} ({n} rows)")
     if result.review is not None:
-        console.print(f"{len(result.excluded)} documents left out, listed with the reasons in "
-                      f"{result.review}")
+        _say(f"{len(result.excluded)} documents left out, listed with the reasons in "
+             f"{result.review}")
     if result.note:
-        console.print(f"[yellow]note:[/yellow] {result.note}")
+        _say(f"note: {result.note}")
 
 
 def export_after_batch(out: Path, fmt: str | None, preset: str | None) -> ExportResult | None:
@@ -139,7 +144,7 @@ def export(
             table=table, only_valid=only_valid, bom=bom, date_format=date_format,
             overrides=_overrides(set_))
     except DocaiError as exc:
-        console.print(f"[red]error ({exc.reason}):[/red] {exc.message}")
+        _say(f"error ({exc.reason}): {exc.message}")
         raise typer.Exit(int(exc.exit_code)) from None
     _report(result)
 
@@ -158,7 +163,7 @@ def presets(
             return
         p = get_preset(name)
     except DocaiError as exc:
-        console.print(f"[red]error ({exc.reason}):[/red] {exc.message}")
+        _say(f"error ({exc.reason}): {exc.message}")
         raise typer.Exit(int(exc.exit_code)) from None
     print(f"{p.name}: {p.description}")
     print(f"rows: one per {'line item' if p.rows == 'line_items' else 'document'}; "
@@ -173,12 +178,14 @@ def schema(
     model: Annotated[str, typer.Argument(help="invoice, receipt or record.")] = "record",
 ) -> None:
     """Print the JSON Schema of what docai writes (money and dates are strings)."""
+    from pydantic import BaseModel
+
     from schemas.fields import Invoice, Receipt
     from schemas.record import Record
 
-    models = {"invoice": Invoice, "receipt": Receipt, "record": Record}
+    models: dict[str, type[BaseModel]] = {"invoice": Invoice, "receipt": Receipt, "record": Record}
     if model not in models:
-        console.print(f"[red]unknown schema {model!r};[/red] known: {', '.join(SCHEMAS)}")
+        _say(f"unknown schema {model!r}; known: {', '.join(SCHEMAS)}")
         raise typer.Exit(int(ExitCode.USAGE))
     data = models[model].model_json_schema(mode="serialization")
     data = {"$schema": "https://json-schema.org/draft/2020-12/schema", **data}
