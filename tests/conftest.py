@@ -40,6 +40,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect API (SQLite) for flow tests, started once per session (all folders)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def datasets() -> Path:
     """``../shared/datasets``; tests using it skip cleanly in a user's clone."""
     if not DATASETS.is_dir():
