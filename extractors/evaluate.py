@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import unicodedata
@@ -180,7 +181,7 @@ def canonical(name: str, value: str | None) -> str | None:
         if kind == "money":
             return str(_parse_amount(str(value)))
         if kind == "date":
-            return parse_date(str(value)).isoformat()
+            return _parse_label_date(str(value)).isoformat()
         if kind == "time":
             return parse_time(str(value))
     except (NormalizationError, ValueError, ArithmeticError):
@@ -234,6 +235,20 @@ def _parse_amount(text: str) -> Decimal:
         if spaced == text.strip():
             raise
         return parse_money(spaced)[0]
+
+
+_COMPACT_DATE = re.compile(r"^\s*((?:19|20)\d{2})(\d{2})(\d{2})\s*$")
+
+
+def _parse_label_date(text: str) -> dt.date:
+    """``parse_date`` that also reads compact ``yyyymmdd`` (a few SROIE labels use it)."""
+    m = _COMPACT_DATE.match(text)
+    if m:
+        try:
+            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            pass
+    return parse_date(text)
 
 
 def _money(value: str | None) -> Decimal | None:

@@ -93,6 +93,8 @@ def test_similarity_is_symmetric_and_length_normalised() -> None:
         ("invoice_date", "2024-04-03", "03.04.2024", True),  # dd.mm.yyyy
         ("invoice_date", "2024-03-04", "03.04.2024", False),
         ("invoice_date", "2024-04-03", "3 avril 2024", True),
+        ("transaction_date", "2018-03-04", "20180304", True),  # compact yyyymmdd labels
+        ("transaction_date", "2018-03-04", "20181304", False),  # not a date: compared as text
         ("total", "9.0", "9.00", True),  # Decimal, not text
         ("total", "9", "9.00", True),
         ("total", "9.00", "RM9.00", True),
