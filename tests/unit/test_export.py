@@ -532,3 +532,38 @@ def test_every_builtin_source_resolves() -> None:
     p = parse_preset({"rows": "line_items", "columns": cols}, "all")
     t = p.table([invoice(items=[item("a", "1", "1.00", "1.00")]), invoice("b.pdf", "z")])
     assert len(t.rows) == 2 and len(t.rows[0]) == len(SOURCES)
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+def _export_docs() -> str:
+    root = Path(__file__).resolve().parents[2]
+    for path in (root / "flows" / "EXPORT.md", root / "README.md"):
+        if path.exists() and "Exporting to your accounting system" in path.read_text("utf-8"):
+            return path.read_text("utf-8")
+    pytest.skip("the export documentation section is not there")
+
+
+def test_docs_describe_every_preset_column_and_table_column() -> None:
+    docs = _export_docs()
+    for name in known_presets():
+        assert f"`{name}`" in docs
+        for col in get_preset(name).columns:
+            assert f"`{col.name}`" in docs, (name, col.name)
+    for t in build_tables([]).values():
+        for col in t.names:
+            if not col.endswith("_confidence"):
+                assert f"`{col}`" in docs, col
+
+
+def test_docs_custom_preset_example_is_valid() -> None:
+    import re
+    import tomllib
+
+    docs = _export_docs()
+    block = re.search(r"```toml\n(# my-erp.toml.*?)```", docs, re.S)
+    assert block is not None
+    p = parse_preset(tomllib.loads(block.group(1)), "my-erp")
+    t = p.table([invoice(items=[item("a", "2", "1.00", "2.00")])])
+    assert t.rows and t.names[0] == "Lieferant"
