@@ -636,9 +636,11 @@ def export_records(
         p = p.with_options(overrides=overrides or {}, date_format=date_format)
         candidates = [r for r in records if p.selects(r) or not _usable(r)]
         keep = [r for r in candidates if _usable(r) and (r.status == Status.OK or not only_valid)]
-        result.excluded = [r for r in candidates if r not in keep]
+        kept = {id(r) for r in keep}
+        result.excluded = [r for r in candidates if id(r) not in kept]
         out_table = p.table(keep)
-        path = Path(to) if to is not None else dest / f"{p.name}{ext}"
+        safe_name = re.sub(r"[^\w.-]+", "_", p.name).strip("._") or "preset"
+        path = Path(to) if to is not None else dest / f"{safe_name}{ext}"
         write_table(out_table, path, fmt, bom=bom, decimal_separator=p.decimal_separator,
                     delimiter=p.csv_delimiter)
         result.paths.append(path)
@@ -646,7 +648,7 @@ def export_records(
         result.note = p.note
     else:
         keep = [r for r in records if r.status == Status.OK or not only_valid]
-        result.excluded = [r for r in records if r not in keep]
+        result.excluded = [r for r in records if not (r.status == Status.OK or not only_valid)]
         built = build_tables(keep)
         chosen = [built[table]] if table else [built[n] for n in TABLES]
         if fmt in ("xlsx", "json") and table is None:
