@@ -102,7 +102,8 @@ def _report(result: ExportResult) -> None:
     for key, n in result.rows.items():
         _say(f"wrote {key} ({n} rows)")
     if result.review is not None:
-        _say(f"{len(result.excluded)} documents left out, listed with the reasons in "
+        n = len(result.excluded)
+        _say(f"{n} document{'' if n == 1 else 's'} left out, listed with the reasons in "
              f"{result.review}")
     if result.note:
         _say(f"note: {result.note}")
