@@ -1,0 +1,1018 @@
+"""Rules QA: answer a question about a document without model weights, with the evidence box.
+
+Three steps, all offline:
+
+1. **Understand the question** (:func:`parse_question`): strip the question words (en/de/fr) to
+   the *label phrase* ("What is the invoice number?" → ``invoice number``), note the answer type
+   the question word implies (*when* → date, *how much* → money, …), and match the phrase to a
+   canonical field (``invoice_id``) through a synonym table — lexically, and semantically with the
+   offline MiniLM (:mod:`extractors.semantic`) when the lexical match is unsure. "quantity of item
+   2" becomes a line-item question.
+2. **Answer from the extraction**: the registered classifier and extractor run once per document
+   (cached); a canonical field or a line-item cell answers field questions, and the extractor's
+   key-value pairs answer questions about printed labels.
+3. **Layout search**: find the printed label that best matches the phrase on the page (word
+   n-grams of each line, fuzzy match; MiniLM for synonyms), and read the value to its right on the
+   same row, or below it in the same column; multi-line values (addresses, long form answers)
+   continue while the following lines stay aligned with the value.
+
+Candidates from all sources are scored; an answer below :attr:`RulesQA.min_confidence` becomes
+"I don't know" (``answer=None``) — a random word is never returned.
+
+>>> parse_question("What is the invoice number?").field
+'invoice_id'
+>>> q = parse_question("What is the quantity of item 2?")
+>>> (q.item, q.item_field)
+(1, 'quantity')
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from schemas.document import Document, Page, Word, union_box
+from schemas.record import Answer
+
+if TYPE_CHECKING:
+    from extractors.registry import Extraction
+    from extractors.settings import Settings
+
+__all__ = ["FIELD_LABELS", "Query", "RulesQA", "find_labels", "parse_question", "read_value"]
+
+log = logging.getLogger("docai.qa")
+
+# -- question understanding -------------------------------------------------------------------
+FIELD_LABELS: dict[str, tuple[str, ...]] = {
+    "invoice_id": ("invoice number", "invoice no", "invoice id", "invoice", "bill number",
+                   "bill no", "document number", "receipt number", "receipt no", "reference number",
+                   "rechnungsnummer", "rechnung nr", "belegnummer", "numero de facture",
+                   "facture no", "no de facture"),
+    "invoice_date": ("invoice date", "date of invoice", "billing date", "issue date", "date issued",
+                     "rechnungsdatum", "date de facture", "date de la facture"),
+    "due_date": ("due date", "payment due", "due by", "due", "invoice due", "payment due by", "pay by", "payment due date",
+                 "faelligkeitsdatum", "faellig am", "zahlbar bis", "date d echeance", "echeance"),
+    "transaction_date": ("date", "transaction date", "purchase date", "receipt date", "datum",
+                         "date of purchase"),
+    "transaction_time": ("time", "transaction time", "uhrzeit", "heure"),
+    "total": ("total", "total amount", "grand total", "amount total", "total price", "sum",
+              "total paid", "gesamtbetrag", "gesamt", "summe", "endbetrag", "montant total",
+              "total ttc", "net total"),
+    "amount_due": ("amount due", "balance due", "amount payable", "balance", "total due",
+                   "zu zahlen", "zahlbetrag", "montant du", "net a payer", "reste a payer"),
+    "subtotal": ("subtotal", "sub total", "net amount", "total before tax", "amount before tax",
+                 "zwischensumme", "nettobetrag", "netto", "sous total", "total ht", "montant ht"),
+    "tax_total": ("tax", "tax amount", "total tax", "vat", "vat amount", "gst", "sales tax",
+                  "mwst", "ust", "mehrwertsteuer", "umsatzsteuer", "tva", "montant tva"),
+    "discount": ("discount", "rabatt", "remise", "skonto"),
+    "tip": ("tip", "gratuity", "trinkgeld", "pourboire"),
+    "currency": ("currency", "waehrung", "devise"),
+    "po_number": ("po number", "po no", "po", "purchase order", "purchase order number",
+                  "order number", "order no", "bestellnummer", "auftragsnummer",
+                  "bon de commande", "numero de commande"),
+    "payment_terms": ("payment terms", "terms", "terms of payment", "zahlungsbedingungen",
+                      "zahlungsziel", "conditions de paiement"),
+    "vendor_name": ("vendor", "vendor name", "seller", "supplier", "sender", "issuer",
+                    "company", "company name", "business name", "billed by", "from company",
+                    "lieferant", "verkaeufer", "absender", "fournisseur", "vendeur"),
+    "vendor_address": ("vendor address", "seller address", "supplier address", "sender address",
+                       "company address", "address", "adresse", "anschrift"),
+    "vendor_tax_id": ("vat number", "vat id", "tax id", "tax number", "gst id", "gst number",
+                      "gst reg no", "ust idnr", "ust id", "steuernummer", "siret",
+                      "numero de tva", "tva intracommunautaire", "company registration number"),
+    "customer_name": ("customer", "customer name", "client", "buyer", "recipient", "bill to",
+                      "billed to", "sold to", "kunde", "empfaenger", "destinataire"),
+    "customer_address": ("customer address", "billing address", "client address",
+                         "ship to", "shipping address", "delivery address", "lieferadresse",
+                         "rechnungsadresse", "adresse de livraison"),
+    "merchant_name": ("merchant", "merchant name", "store", "store name", "shop", "shop name",
+                      "restaurant", "company", "company name", "business name", "geschaeft",
+                      "magasin"),
+    "merchant_address": ("merchant address", "store address", "shop address", "address",
+                         "company address", "adresse", "anschrift"),
+    "merchant_phone": ("phone", "phone number", "telephone", "tel", "telephone number",
+                       "contact number", "telefon", "telefonnummer"),
+}
+"""Canonical field → phrases a question may use for it (normalised: lower case, no accents)."""
+
+ITEM_FIELDS: dict[str, str] = {
+    "quantity": "quantity", "qty": "quantity", "number": "quantity", "count": "quantity",
+    "menge": "quantity", "anzahl": "quantity", "quantite": "quantity",
+    "price": "unit_price", "unit price": "unit_price", "rate": "unit_price",
+    "unit cost": "unit_price", "einzelpreis": "unit_price", "prix unitaire": "unit_price",
+    "prix": "unit_price", "preis": "unit_price",
+    "amount": "amount", "total": "amount", "line total": "amount", "cost": "amount",
+    "betrag": "amount", "montant": "amount",
+    "description": "description", "name": "description", "product": "description",
+    "item": "description", "article": "description", "artikel": "description",
+    "bezeichnung": "description", "designation": "description",
+    "code": "product_code", "product code": "product_code", "sku": "product_code",
+    "article number": "product_code", "part number": "product_code",
+    "tax rate": "tax_rate", "vat rate": "tax_rate",
+}
+"""Line-item cell words → canonical line-item field."""
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "vendor_name": ("vendor_name", "merchant_name"),
+    "merchant_name": ("merchant_name", "vendor_name"),
+    "vendor_address": ("vendor_address", "merchant_address"),
+    "merchant_address": ("merchant_address", "vendor_address"),
+    "invoice_date": ("invoice_date", "transaction_date"),
+    "transaction_date": ("transaction_date", "invoice_date"),
+    "total": ("total", "amount_due"),
+    "amount_due": ("amount_due", "total"),
+}
+"""Fields that answer for each other across document types (a receipt has no ``vendor_name``)."""
+
+FIELD_KIND: dict[str, str] = {
+    "invoice_date": "date", "due_date": "date", "transaction_date": "date",
+    "transaction_time": "time", "total": "money", "amount_due": "money", "subtotal": "money",
+    "tax_total": "money", "discount": "money", "tip": "money", "invoice_id": "id",
+    "po_number": "id", "vendor_tax_id": "id", "merchant_phone": "phone",
+    "vendor_name": "name", "merchant_name": "name", "customer_name": "name",
+    "vendor_address": "address", "merchant_address": "address", "customer_address": "address",
+    "quantity": "number", "unit_price": "money", "amount": "money", "currency": "text",
+    "payment_terms": "text", "description": "text", "product_code": "id", "tax_rate": "number",
+}
+"""What kind of value each canonical field holds (drives the type check of layout answers)."""
+
+_LEAD = re.compile(
+    r"^(?:(?:please|pls|kindly|can you|could you)\s+)?"
+    r"(?:(?P<wh>what|which|who|whom|whose|when|where|how much|how many|how old|how long|"
+    r"quel|quelle|quels|quelles|qui|quand|combien|wer|wann|wo|was|welche[rsmn]?|wie hoch|"
+    r"wie viel|wieviel|wie lautet|wie)\b"
+    r"(?:\s*(?:'s|’s|is|are|was|were|does|do|did|will|ist|sind|war|lautet|est|sont|etait|"
+    r"s'agit-il de))?"
+    r"|(?:give|tell|show|find|get|read|extract)(?:\s+me)?)\s*",
+    re.IGNORECASE,
+)
+_ARTICLE = re.compile(r"^(?:the|a|an|this|that|these|der|die|das|den|dem|des|le|la|les|l'|l’|un|"
+                      r"une|du|de la)\s+", re.IGNORECASE)
+_TAIL = re.compile(
+    r"\s*(?:(?:on|in|of|for|from|at)\s+(?:the|this|that|my)\s+(?:invoice|receipt|document|"
+    r"form|page|bill|letter|file)|(?:auf|in)\s+(?:der|dem|diesem|dieser)\s+(?:rechnung|beleg|"
+    r"dokument|quittung)|(?:sur|de|dans)\s+(?:la|le|cette|ce)\s+(?:facture|document|recu|"
+    r"ticket))\s*$",
+    re.IGNORECASE,
+)
+_ITEM = re.compile(
+    r"^(?P<cell>.*?)\s*(?:of|for|on|in|von|de|du)\s+(?:the\s+)?(?:(?P<ord>first|second|third|"
+    r"fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)\s+)?"
+    r"(?:line\s*item|item|line|position|row|pos|article|product|posten|artikel|ligne|"
+    r"l'article|article)"
+    r"(?:\s*(?:no\.?|number|#|nr\.?)?\s*(?P<num>\d{1,3}))?\s*$",
+    re.IGNORECASE,
+)
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+             "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "last": -1}
+_WH_KIND = {"when": "date", "wann": "date", "quand": "date", "how much": "money",
+            "wie viel": "money", "wieviel": "money", "wie hoch": "money", "combien": "money",
+            "how many": "number", "how old": "number", "how long": "text", "who": "name",
+            "whom": "name", "whose": "name", "wer": "name", "qui": "name", "where": "address",
+            "wo": "address"}
+_WH_LABEL = {"how old": "age", "how long": "duration"}
+_TOKEN_CANON = {"number": "no", "num": "no", "nr": "no", "nº": "no", "n°": "no", "#": "no",
+                "numero": "no", "nummer": "no", "no.": "no", "nos": "no", "p.o.": "po",
+                "p.o": "po", "p/o": "po"}
+
+
+def _strip_accents(text: str) -> str:
+    text = text.replace("ß", "ss").replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
+    text = text.replace("Ä", "ae").replace("Ö", "oe").replace("Ü", "ue")
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def norm_label(text: str) -> str:
+    """Label text for matching: lower case, no accents, ``#``/``No.``/``Nr`` → ``no``, no punctuation.
+
+    >>> norm_label("Invoice #:"), norm_label("P.O. Number"), norm_label("Rechnungs-Nr.")
+    ('invoice no', 'po no', 'rechnungs no')
+    """
+    text = _strip_accents(text.lower())
+    out = []
+    for tok in re.split(r"\s+", text.replace("#", " # ")):
+        if not tok:
+            continue
+        canon = _TOKEN_CANON.get(tok) or _TOKEN_CANON.get(tok.rstrip(".:"))
+        if canon:
+            out.append(canon)
+            continue
+        tok = re.sub(r"[^\w]+", " ", tok).replace("_", " ")
+        out.extend(_TOKEN_CANON.get(t, t) for t in tok.split())
+    return " ".join(out)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a question asks for.
+
+    Attributes:
+        question: the question as asked.
+        label: the label phrase (what to look for on the page), as asked.
+        wh: the question word (``what``, ``who``, ``when``, …) or ``None``.
+        kind: the expected kind of value (``money``, ``date``, ``name``, …) or ``None``.
+        fields: canonical fields it asks about, best first, with their match scores.
+        item: 0-based line-item index (``-1`` for the last) of a line-item question.
+        item_field: the line-item cell asked for.
+    """
+
+    question: str
+    label: str
+    wh: str | None = None
+    kind: str | None = None
+    fields: tuple[tuple[str, float], ...] = ()
+    item: int | None = None
+    item_field: str | None = None
+
+    @property
+    def field(self) -> str | None:
+        """The best-matching canonical field (``None`` when the question is about no field)."""
+        return self.fields[0][0] if self.fields else None
+
+    @property
+    def field_score(self) -> float:
+        """Match score of :attr:`field` (0–1)."""
+        return self.fields[0][1] if self.fields else 0.0
+
+
+def label_phrase(question: str) -> tuple[str, str | None]:
+    """The label phrase and question word of a question.
+
+    >>> label_phrase("What is the invoice number?")
+    ('invoice number', 'what')
+    >>> label_phrase("Who is the sender of this letter?")
+    ('sender', 'who')
+    >>> label_phrase("TOTAL:")
+    ('TOTAL', None)
+    """
+    q = " ".join(question.strip().split())
+    q = q.rstrip("?？!. ").strip()
+    wh = None
+    m = _LEAD.match(q)
+    if m and m.end() > 0:
+        wh = (m.group("wh") or "").lower() or None
+        rest = q[m.end():]
+        if rest or wh is None:
+            q = rest
+    for _ in range(2):
+        q = _ARTICLE.sub("", q).strip()
+    q = re.sub(r"\s*(?:of|for|from|on|in)\s+(?:this|the)\s+(?:letter|memo|fax|message)$", "", q,
+               flags=re.IGNORECASE)
+    q = _TAIL.sub("", q).strip()
+    # "When is the invoice due" → "invoice due"; "How much is the total" → "total"
+    if wh in _WH_LABEL and not q:
+        q = _WH_LABEL[wh]
+    elif wh in _WH_LABEL:
+        q = f"{_WH_LABEL[wh]} {q}" if not q.lower().startswith(_WH_LABEL[wh]) else q
+    return q.strip(" :"), wh  # the colon of a copied label ("Date:") is not part of the phrase
+
+
+def _lexical_field_scores(phrase: str) -> dict[str, float]:
+    from rapidfuzz import fuzz
+
+    norm = norm_label(phrase)
+    scores: dict[str, float] = {}
+    if not norm:
+        return scores
+    for name, synonyms in FIELD_LABELS.items():
+        best = 0.0
+        for syn in synonyms:
+            s = fuzz.ratio(norm, syn) / 100.0
+            # short synonyms ("po", "tel") must match exactly
+            if min(len(norm), len(syn)) <= 3 and norm != syn:
+                s = min(s, 0.5)
+            best = max(best, s)
+        scores[name] = best
+    return scores
+
+
+_SEM_FIELD_CACHE: dict[str, dict[str, float]] = {}
+
+
+def _semantic_field_scores(phrase: str) -> dict[str, float]:
+    from extractors import semantic
+
+    key = phrase.lower()
+    if key in _SEM_FIELD_CACHE:
+        return _SEM_FIELD_CACHE[key]
+    names: list[str] = []
+    texts: list[str] = []
+    for name, synonyms in FIELD_LABELS.items():
+        for syn in synonyms:
+            names.append(name)
+            texts.append(syn)
+    sims = semantic.similarity([key], texts)[0]
+    out: dict[str, float] = {}
+    for name, s in zip(names, sims, strict=True):
+        out[name] = max(out.get(name, 0.0), float(s))
+    _SEM_FIELD_CACHE[key] = out
+    return out
+
+
+def parse_question(question: str, *, use_semantic: bool | None = None) -> Query:
+    """Understand a question: label phrase, expected kind, canonical field(s), line item.
+
+    Args:
+        question: the question, e.g. ``"What is the total?"``, or just a label (``"Total"``).
+        use_semantic: MiniLM matching when the lexical match is unsure; ``None`` = when available.
+
+    >>> parse_question("When is the invoice due?").field
+    'due_date'
+    >>> parse_question("What is the TAR?").field is None
+    True
+    """
+    label, wh = label_phrase(question)
+    kind = _WH_KIND.get(wh or "")
+    item = m = None
+    item_field = None
+    m = _ITEM.match(label)
+    if m:
+        cell = norm_label(m.group("cell") or "")
+        index: int | None = None
+        if m.group("num"):
+            index = int(m.group("num")) - 1
+        elif m.group("ord"):
+            n = _ORDINALS[m.group("ord").lower()]
+            index = n - 1 if n > 0 else -1
+        if index is not None:
+            item = index
+            item_field = ITEM_FIELDS.get(cell) or ("quantity" if wh == "how many" else
+                                                   "amount" if wh == "how much" else None)
+            if item_field is None and cell:
+                from rapidfuzz import process
+
+                best = process.extractOne(cell, list(ITEM_FIELDS), score_cutoff=80)
+                item_field = ITEM_FIELDS[best[0]] if best else None
+            if item_field is None:
+                item_field = "description"
+            return Query(question, label, wh, FIELD_KIND.get(item_field, kind), (), item,
+                         item_field)
+    lex = _lexical_field_scores(label)
+    scores = dict(lex)
+    best_lex = max(lex.values(), default=0.0)
+    if best_lex < 0.9 and label and use_semantic is not False:
+        from extractors import semantic
+        from extractors.errors import DependencyMissing
+
+        try:
+            sem = _semantic_field_scores(label)
+        except DependencyMissing:
+            semantic.warn_unavailable("qa")
+        else:
+            for name, s in sem.items():
+                # cosine ≥ 0.75 between a question phrase and a synonym is a reliable match
+                scores[name] = max(scores[name], min(1.0, (s - 0.75) / 0.25 * 0.15 + 0.85)
+                                   if s >= 0.75 else 0.0)
+    if kind is not None:  # the question word narrows the field: "when" → a date field
+        for name in scores:
+            fk = FIELD_KIND.get(name)
+            if fk is not None and fk != kind and not (kind == "name" and fk == "name"):
+                scores[name] *= 0.7
+    ranked = sorted(((n, s) for n, s in scores.items() if s >= 0.85), key=lambda t: -t[1])
+    if not ranked and wh in ("who", "wer", "qui") and norm_label(label) in (
+            "sender", "seller", "vendor", "supplier", "merchant", "issuer"):
+        ranked = [("vendor_name", 0.9)]
+    fields = tuple((n, round(s, 4)) for n, s in ranked[:3])
+    if kind is None and fields:
+        kind = FIELD_KIND.get(fields[0][0])
+    return Query(question, label, wh, kind, fields)
+
+
+# -- value kinds --------------------------------------------------------------------------------
+_AMOUNT_RE = re.compile(r"\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?!\d)|\d+[.,]\d{2}(?!\d)")
+_DATE_RE = re.compile(
+    r"\b(?:\d{1,4}[-/.]\s?\d{1,2}[-/.]\s?\d{2,4}|\d{1,2}\s*[-/.]?\s*[A-Za-zéû]{3,9}\.?\s*[-/.,]?\s*\d{2,4}"
+    r"|[A-Za-zéû]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{2,4}|\d{8})\b")
+_TIME_RE = re.compile(r"\b\d{1,2}[:.h]\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?\b")
+_PHONE_RE = re.compile(r"\+?\(?\d[\d\s()./-]{6,}\d")
+_ID_RE = re.compile(r"[A-Za-z0-9]*\d[A-Za-z0-9\-_/.#]*")
+_LETTERS = re.compile(r"[A-Za-zÀ-ÿ]{2,}")
+
+
+def kind_score(text: str, kind: str | None) -> float:
+    """How well ``text`` looks like a value of ``kind`` (1 good, ~0.3 poor, 0 hopeless).
+
+    >>> kind_score("12.50", "money"), kind_score("Total", "money")
+    (1.0, 0.0)
+    """
+    t = text.strip()
+    if not t:
+        return 0.0
+    if kind is None or kind == "text":
+        return 1.0 if re.search(r"\w", t) else 0.2
+    if kind == "money":
+        if _AMOUNT_RE.search(t):
+            return 1.0
+        return 0.5 if re.fullmatch(r"[^\w]*\d[\d,. ]*[^\w]*", t) else 0.0
+    if kind == "date":
+        return 1.0 if _DATE_RE.search(t) else 0.0
+    if kind == "time":
+        return 1.0 if _TIME_RE.search(t) else 0.0
+    if kind == "phone":
+        return 1.0 if _PHONE_RE.search(t) else 0.0
+    if kind == "number":
+        return 1.0 if re.search(r"\d", t) else 0.2
+    if kind == "id":
+        if re.search(r"\d", t):
+            return 1.0
+        return 0.4 if re.fullmatch(r"[A-Z0-9\-/]{3,}", t) else 0.1
+    if kind in ("name", "address"):
+        return 1.0 if _LETTERS.search(t) else 0.1
+    return 1.0
+
+
+def _trim_to_kind(words: list[Word], kind: str | None) -> list[Word]:
+    """For money/date/time/id values, drop words around the value that are not part of it."""
+    if kind == "money":
+        hits = [i for i, w in enumerate(words) if _AMOUNT_RE.search(w.text)]
+        if hits:
+            return [words[hits[0]]]
+        hits = [i for i, w in enumerate(words) if re.search(r"\d", w.text)]
+        return [words[hits[0]]] if hits else words
+    if kind == "date":
+        for i in range(len(words)):  # the shortest run of words holding a whole date
+            for n in (1, 2, 3, 4):
+                run = words[i:i + n]
+                if len(run) < n:
+                    break
+                text = " ".join(w.text for w in run)
+                m = _DATE_RE.search(text)
+                if m and m.start() < len(run[0].text) and m.end() > len(text) - len(run[-1].text):
+                    return run
+        return words
+    if kind == "time":
+        hits = [w for w in words if _TIME_RE.search(w.text)]
+        return hits[:1] or words
+    if kind == "id":
+        hits = [w for w in words if re.search(r"\d", w.text)]
+        return hits[:1] or words[:1]
+    return words
+
+
+def money_value(text: str) -> str | None:
+    """A printed amount as a plain decimal string (``"RM 1,234.50"`` → ``"1234.50"``).
+
+    >>> money_value("RM 33,90"), money_value("$1,234.56"), money_value("1.234,56 €")
+    ('33.90', '1234.56', '1234.56')
+    """
+    m = _AMOUNT_RE.search(text)
+    if not m:
+        return None
+    s = re.sub(r"[' ]", "", m.group(0))
+    dec = s[-3]
+    head = s[:-3].replace(",", "").replace(".", "")
+    if dec not in ".,":
+        return None
+    try:
+        return str(Decimal(f"{head}.{s[-2:]}"))
+    except InvalidOperation:
+        return None
+
+
+# -- layout search ------------------------------------------------------------------------------
+@dataclass
+class LabelHit:
+    """A printed label found on a page: its words (indices into ``page.words``) and match score."""
+
+    page: int  # index into doc.pages
+    word_ids: list[int]
+    text: str
+    score: float
+
+
+@dataclass
+class _Candidate:
+    text: str
+    score: float
+    page: Page | None = None
+    words: list[Word] = field(default_factory=list)
+    bbox: list[int] | None = None
+    field: str | None = None
+    source: str = ""
+
+
+def _is_label_word(text: str) -> bool:
+    return len(text) > 1 and text.endswith(":") and bool(_LETTERS.search(text)) \
+        and not _TIME_RE.fullmatch(text.rstrip(":"))
+
+
+@dataclass
+class _PageIndex:
+    """Per page: label n-grams (normalised) for lexical search, and their texts for MiniLM."""
+
+    spans: list[tuple[int, list[int], str]]  # (page index, word ids, normalised text)
+
+
+def _page_spans(doc: Document, max_len: int) -> list[tuple[int, list[int], str]]:
+    spans: list[tuple[int, list[int], str]] = []
+    for pi, page in enumerate(doc.pages):
+        for line in page.lines:
+            ids = line.word_ids
+            for i in range(len(ids)):
+                parts: list[str] = []
+                for j in range(i, min(len(ids), i + max_len)):
+                    parts.append(page.words[ids[j]].text)
+                    norm = norm_label(" ".join(parts))
+                    if norm:
+                        spans.append((pi, ids[i:j + 1], norm))
+                    if parts[-1].endswith(":") and j > i:
+                        break  # a label never runs past its colon
+    return spans
+
+
+def find_labels(
+    doc: Document,
+    phrases: Sequence[str],
+    *,
+    use_semantic: bool = False,
+    limit: int = 5,
+    min_score: float = 0.6,
+) -> list[LabelHit]:
+    """Printed labels on the pages that best match any of ``phrases``, best first.
+
+    Lexical: rapidfuzz ratio between normalised word n-grams of each line and each phrase (a
+    partial n-gram of a longer label is penalised). Semantic (optional): MiniLM cosine between the
+    phrase and line-leading n-grams / colon-ended n-grams.
+
+    >>> from schemas.document import Page, Word, Line
+    >>> ws = [Word.from_pixels(t, b, page_width=1000, page_height=1000) for t, b in
+    ...       [("Invoice", (10, 10, 80, 30)), ("No:", (85, 10, 120, 30)), ("A-17", (130, 10, 180, 30))]]
+    >>> page = Page(number=1, width=1000, height=1000, words=ws,
+    ...             lines=[Line(word_ids=[0, 1, 2], box=(10, 10, 180, 30), text="Invoice No: A-17")])
+    >>> hit = find_labels(Document(source="x", sha256="0", media_type="image/png", pages=[page]),
+    ...                   ["invoice number"])[0]
+    >>> hit.word_ids, round(hit.score, 2)
+    ([0, 1], 1.0)
+    """
+    from rapidfuzz import fuzz
+
+    targets = [(p, norm_label(p)) for p in phrases]
+    targets = [(p, n) for p, n in targets if n]
+    if not targets:
+        return []
+    max_len = max(len(n.split()) for _, n in targets) + 2
+    spans = _page_spans(doc, max_len)
+    best: dict[tuple[int, tuple[int, ...]], LabelHit] = {}
+    for pi, ids, norm in spans:
+        score = 0.0
+        for _, target in targets:
+            if abs(len(norm) - len(target)) > max(4, len(target)):
+                continue
+            s = fuzz.ratio(norm, target) / 100.0
+            if min(len(norm), len(target)) <= 3 and norm != target:
+                s = min(s, 0.5)
+            score = max(score, s)
+        if score >= min_score:
+            key = (pi, tuple(ids))
+            text = " ".join(doc.pages[pi].words[i].text for i in ids)
+            if key not in best or best[key].score < score:
+                best[key] = LabelHit(pi, list(ids), text, score)
+    if use_semantic:
+        _semantic_hits(doc, [p for p, _ in targets], spans, best)
+    hits = _dedupe(sorted(best.values(), key=lambda h: (-h.score, h.page, h.word_ids[0])))
+    return hits[:limit]
+
+
+def _semantic_hits(doc: Document, phrases: list[str],
+                   spans: list[tuple[int, list[int], str]],
+                   best: dict[tuple[int, tuple[int, ...]], LabelHit]) -> None:
+    from extractors import semantic
+    from extractors.errors import DependencyMissing
+
+    # only label-like spans: the first words of a line, or ending with a colon
+    cands: list[tuple[int, list[int], str]] = []
+    for pi, ids, norm in spans:
+        page = doc.pages[pi]
+        last = page.words[ids[-1]].text
+        first_of_line = any(line.word_ids and line.word_ids[0] == ids[0] for line in page.lines)
+        if (first_of_line or last.endswith(":")) and len(ids) <= 4 and _LETTERS.search(norm):
+            cands.append((pi, ids, norm))
+    if not cands:
+        return
+    try:
+        sims = semantic.similarity([p.lower() for p in phrases], [c[2] for c in cands])
+    except DependencyMissing:
+        semantic.warn_unavailable("qa")
+        return
+    col_best = sims.max(axis=0)
+    for (pi, ids, _norm), s in zip(cands, col_best, strict=True):
+        if s < 0.6:
+            continue
+        score = 0.6 + (float(s) - 0.6) * 0.75  # cosine 0.6 → 0.6, 1.0 → 0.9
+        key = (pi, tuple(ids))
+        if key not in best or best[key].score < score:
+            text = " ".join(doc.pages[pi].words[i].text for i in ids)
+            best[key] = LabelHit(pi, list(ids), text, score)
+
+
+def _dedupe(hits: list[LabelHit]) -> list[LabelHit]:
+    """Drop hits overlapping a better one (n-grams of the same label)."""
+    out: list[LabelHit] = []
+    taken: set[tuple[int, int]] = set()
+    for h in hits:
+        if any((h.page, i) in taken for i in h.word_ids):
+            continue
+        out.append(h)
+        taken.update((h.page, i) for i in h.word_ids)
+    return out
+
+
+def _height(words: Sequence[Word]) -> float:
+    hs = sorted(w.bbox[3] - w.bbox[1] for w in words)
+    return max(1.0, hs[len(hs) // 2]) if hs else 1.0
+
+
+def _v_overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    inter = min(a[3], b[3]) - max(a[1], b[1])
+    return inter / max(1.0, min(a[3] - a[1], b[3] - b[1])) if inter > 0 else 0.0
+
+
+def _cut_value(row: list[Word], h: float, kind: str | None, *, first_gap: bool = True) -> list[Word]:
+    """The value at the start of ``row``: up to a wide gap or the next label."""
+    out: list[Word] = []
+    for w in row:
+        if out:
+            gap = w.bbox[0] - out[-1].bbox[2]
+            if gap > 2.2 * h and kind not in ("money",):
+                break
+            if _is_label_word(w.text):
+                break
+        elif w.text in (":", "-", "|", "=", "#", ".", "—", "–"):
+            continue
+        out.append(w)
+    return out
+
+
+def read_value(page: Page, label_ids: list[int], kind: str | None = None,
+               *, multiline: bool | None = None) -> list[tuple[list[Word], str, float]]:
+    """Candidate values next to a label: ``(words, where, position score)``, best first.
+
+    ``where`` is ``"right"`` (same row, to the right) or ``"below"`` (next lines, same column).
+    """
+    words = page.words
+    label = [words[i] for i in label_ids]
+    lb = union_box([w.bbox for w in label])
+    h = _height(label)
+    ids = set(label_ids)
+    out: list[tuple[list[Word], str, float]] = []
+    multi = multiline if multiline is not None else kind in (None, "text", "address", "name")
+
+    # same row, to the right
+    row = [w for i, w in enumerate(words)
+           if i not in ids and w.bbox[0] >= lb[2] - 0.3 * h and _v_overlap(w.bbox, lb) >= 0.5]
+    row.sort(key=lambda w: w.bbox[0])
+    if row:
+        if kind in ("money", "date", "time", "id", "number", "phone"):
+            value = _best_typed(row, h, kind)
+        else:
+            value = _cut_value(row, h, kind)
+        if value:
+            gap = value[0].bbox[0] - lb[2]
+            pos = 1.0 if gap < 6 * h else max(0.75, 1.0 - gap / (page.width or 1.0) * 0.3)
+            if multi:
+                value = value + _continuation(page, value, lb, h, ids)
+            out.append((value, "right", pos))
+
+    # below, in the label's column
+    below = _below(page, lb, h, ids)
+    if below:
+        first = below[0]
+        if kind in ("money", "date", "time", "id", "number", "phone"):
+            value = _best_typed(first, h, kind)
+        else:
+            value = _cut_value(first, h, kind)
+        if value:
+            if multi:
+                value = value + _continuation(page, value, lb, h, ids, below=True)
+            out.append((value, "below", 0.85))
+    return out
+
+
+def _best_typed(row: list[Word], h: float, kind: str) -> list[Word]:
+    """The first run of words in ``row`` that holds a value of ``kind`` (trimmed to it)."""
+    segments: list[list[Word]] = []
+    for w in row:
+        if segments and w.bbox[0] - segments[-1][-1].bbox[2] <= 1.5 * h \
+                and not _is_label_word(w.text):
+            segments[-1].append(w)
+        else:
+            segments.append([w])
+    for seg in segments[:4]:
+        text = " ".join(w.text for w in seg)
+        if kind_score(text, kind) >= 1.0:
+            return _trim_to_kind(seg, kind)
+    return []
+
+
+def _below(page: Page, lb: Sequence[float], h: float, ids: set[int]) -> list[list[Word]]:
+    """Rows of words below the label whose horizontal extent overlaps the label's column."""
+    words = page.words
+    cands = [w for i, w in enumerate(words) if i not in ids and w.bbox[1] >= lb[3] - 0.3 * h
+             and w.bbox[1] <= lb[3] + 3.0 * h]
+    if not cands:
+        return []
+    cands.sort(key=lambda w: w.bbox[1])
+    top = min(w.bbox[1] for w in cands if w.bbox[2] > lb[0] - h and w.bbox[0] < lb[2] + 4 * h) \
+        if any(w.bbox[2] > lb[0] - h and w.bbox[0] < lb[2] + 4 * h for w in cands) else None
+    if top is None:
+        return []
+    # the first row: words vertically overlapping the topmost candidate in the column
+    seed = [w for w in cands if w.bbox[1] == top and w.bbox[2] > lb[0] - h
+            and w.bbox[0] < lb[2] + 4 * h][0]
+    row = [w for w in cands if _v_overlap(w.bbox, seed.bbox) >= 0.5]
+    row.sort(key=lambda w: w.bbox[0])
+    # keep the run of words that touches the label's column
+    start = next((k for k, w in enumerate(row) if w.bbox[2] > lb[0] - h), 0)
+    run = [row[start]]
+    for w in row[start + 1:]:
+        if w.bbox[0] - run[-1].bbox[2] > 2.2 * h:
+            break
+        run.append(w)
+    return [run]
+
+
+def _continuation(page: Page, value: list[Word], lb: Sequence[float], h: float, ids: set[int],
+                  *, below: bool = False, max_lines: int = 8) -> list[Word]:
+    """Following lines that continue ``value`` (aligned with it, close below, not a new label)."""
+    words = page.words
+    used = {id(w) for w in value}
+    vb = union_box([w.bbox for w in value])
+    x0 = vb[0]
+    right = max(vb[2], x0 + 3 * h)
+    out: list[Word] = []
+    last = vb
+    for _ in range(max_lines):
+        nxt = [w for i, w in enumerate(words) if i not in ids and id(w) not in used
+               and last[3] - 0.3 * h <= w.bbox[1] <= last[3] + 1.1 * h
+               and w.bbox[2] > x0 - 0.5 * h]
+        if not nxt:
+            break
+        nxt.sort(key=lambda w: w.bbox[0])
+        first = nxt[0]
+        if abs(first.bbox[0] - x0) > 1.5 * h:
+            break
+        if not below and first.bbox[0] < lb[0] + h:
+            break  # back at the label's margin: a new row of the form
+        if _is_label_word(first.text) or first.bbox[0] > right:
+            break
+        row = [w for w in nxt if _v_overlap(w.bbox, first.bbox) >= 0.5]
+        run = [row[0]]
+        for w in row[1:]:
+            if w.bbox[0] - run[-1].bbox[2] > 2.2 * h or _is_label_word(w.text):
+                break
+            run.append(w)
+        out.extend(run)
+        used.update(id(w) for w in run)
+        last = union_box([w.bbox for w in run])
+        right = max(right, last[2])
+    return out
+
+
+# -- the engine ---------------------------------------------------------------------------------
+@dataclass
+class _Analysis:
+    doc_type: str = "other"
+    extraction: Extraction | None = None
+
+
+class RulesQA:
+    """The default QA engine: question understanding + extracted fields + layout search.
+
+    Args:
+        settings: the run's :class:`~extractors.settings.Settings` (engines for classify/extract).
+        classifier: a classifier to use instead of the registered one.
+        extractor: an extractor to use instead of the registered one.
+        use_semantic: MiniLM matching (``None``: when installed; ``False``: lexical only).
+
+    >>> from schemas.document import Document
+    >>> qa = RulesQA(None, classifier=False, extractor=False)
+    >>> qa.answer(Document(source="x", sha256="0", media_type="image/png"), "What is the total?")[0].answer is None
+    True
+    """
+
+    name = "rules"
+    min_confidence = 0.35
+    """Answers scored below this become "I don't know"."""
+
+    def __init__(self, settings: Settings | None = None, *, classifier: Any = None,
+                 extractor: Any = None, use_semantic: bool | None = None) -> None:
+        from extractors.settings import Settings
+
+        self.settings = settings or Settings()
+        self._classifier = classifier
+        self._extractor = extractor
+        self.use_semantic = use_semantic
+        self._cache: OrderedDict[tuple[str, int, int], _Analysis] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # engines, built lazily (a missing extractor leaves layout search working)
+    def _engine(self, kind: str) -> Any:
+        from extractors import registry
+        from extractors.errors import DocaiError
+
+        attr = "_classifier" if kind == "classify" else "_extractor"
+        current = getattr(self, attr)
+        if current is None:
+            name = self.settings.classify_engine if kind == "classify" else self.settings.extract_engine
+            try:
+                current = registry.create(kind, name, self.settings)  # type: ignore[arg-type]
+            except (ImportError, AttributeError, DocaiError) as exc:
+                log.warning("qa: %s engine %r unavailable (%s); answering from the layout only",
+                            kind, name, type(exc).__name__)
+                current = False
+            setattr(self, attr, current)
+        return current or None
+
+    def analyse(self, doc: Document) -> _Analysis:
+        """Classification and extraction of ``doc``, computed once per document (LRU of 8)."""
+        key = (doc.sha256, len(doc.pages), doc.n_words)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        result = _Analysis()
+        classifier = self._engine("classify")
+        if classifier is not None:
+            result.doc_type, _ = classifier.classify(doc)
+        extractor = self._engine("extract")
+        if extractor is not None:
+            try:
+                result.extraction = extractor.extract(doc, result.doc_type)
+            except Exception as exc:  # a broken extractor must not stop layout answers
+                log.warning("qa: extractor failed on %s (%s)", doc.sha256[:12], type(exc).__name__)
+        with self._lock:
+            self._cache[key] = result
+            while len(self._cache) > 8:
+                self._cache.popitem(last=False)
+        return result
+
+    def answer_many(self, doc: Document, questions: Sequence[str], *, top_k: int = 1
+                    ) -> list[list[Answer]]:
+        """Answers to several questions about one document (the analysis is shared)."""
+        return [self.answer(doc, q, top_k=top_k) for q in questions]
+
+    def answer(self, doc: Document, question: str, *, top_k: int = 1) -> list[Answer]:
+        """Up to ``top_k`` answers, best first; ``[Answer(answer=None)]`` when nothing fits."""
+        query = parse_question(question, use_semantic=self.use_semantic)
+        cands: list[_Candidate] = []
+        if doc.n_words:
+            analysis = self.analyse(doc)
+            cands += self._from_extraction(doc, query, analysis)
+            layout = self._from_layout(doc, query)
+            if any(c.source == "field" for c in cands):
+                # the extractor reasons over the whole document (arithmetic, top lines); the
+                # layout search only looks next to a label: its answers become alternatives
+                for c in layout:
+                    c.score *= 0.8
+            cands += layout
+        ranked = _merge(cands)
+        good = [c for c in ranked if c.score >= self.min_confidence][:max(1, top_k)]
+        if not good:
+            best = ranked[0].score if ranked else 0.0
+            return [Answer(answer=None, confidence=round(min(best, self.min_confidence) * 0.5, 4),
+                           engine=self.name, field=query.field)]
+        return [self._to_answer(c, query) for c in good]
+
+    def _to_answer(self, c: _Candidate, query: Query) -> Answer:
+        bbox = c.bbox
+        if bbox is None and c.words:
+            b = union_box([w.box for w in c.words])
+            bbox = [int(v) for v in b]
+        return Answer(answer=c.text, confidence=round(min(1.0, c.score), 4),
+                      page=c.page.number if c.page is not None else None, bbox=bbox,
+                      engine=self.name, words=[w.text for w in c.words],
+                      field=c.field or query.field)
+
+    # -- sources --------------------------------------------------------------------------
+    def _from_extraction(self, doc: Document, query: Query, analysis: _Analysis) -> list[_Candidate]:
+        ex = analysis.extraction
+        if ex is None:
+            return []
+        out: list[_Candidate] = []
+        if query.item is not None and query.item_field:
+            items = ex.line_items
+            if items and -len(items) <= query.item < len(items):
+                cell = getattr(items[query.item], query.item_field, None)
+                if cell is not None and cell.value not in (None, ""):
+                    out.append(self._field_candidate(doc, cell, query.item_field, 1.0))
+            return out
+        seen: set[str] = set()
+        for name, match in query.fields:
+            for k, alias in enumerate(ALIASES.get(name, (name,))):
+                if alias in seen:
+                    continue
+                seen.add(alias)
+                f = ex.fields.get(alias)
+                if f is None or f.value in (None, ""):
+                    continue
+                out.append(self._field_candidate(doc, f, alias, match * (0.95 if k else 1.0)))
+        # generic printed key-values: "What is the <key>?"
+        target = norm_label(query.label)
+        if target and ex.key_values:
+            from rapidfuzz import fuzz
+
+            for kv in ex.key_values:
+                s = fuzz.ratio(norm_label(kv.key), target) / 100.0
+                if s >= 0.8 and kv.value.strip() and kind_score(kv.value, query.kind) >= 0.5:
+                    page = _page_by_number(doc, kv.page)
+                    out.append(_Candidate(text=kv.value.strip(), score=0.55 + 0.4 * s * max(
+                        0.5, kv.confidence), page=page, bbox=kv.value_bbox, source="kv"))
+        return out
+
+    def _field_candidate(self, doc: Document, f: Any, name: str, match: float) -> _Candidate:
+        kind = FIELD_KIND.get(name)
+        if kind == "money":
+            text = str(f.value)
+        elif kind == "date" and f.text:
+            text = _trim_text(f.text, kind)
+        elif f.text:
+            text = " ".join(f.text.split())
+        else:
+            text = str(f.value)
+        page = _page_by_number(doc, f.page)
+        words = _words_in(page, f.bbox) if page is not None and f.bbox else []
+        conf = float(f.confidence or 0.0)
+        score = match * (0.75 + 0.25 * conf)
+        return _Candidate(text=text, score=score, page=page, words=words, bbox=f.bbox,
+                          field=name, source="field")
+
+    def _from_layout(self, doc: Document, query: Query) -> list[_Candidate]:
+        phrases = [query.label] if query.label else []
+        field_phrase: dict[str, float] = {}
+        for name, match in query.fields[:2]:
+            for syn in FIELD_LABELS.get(name, ()):
+                field_phrase.setdefault(syn, match)
+        phrases += [p for p in field_phrase if p not in phrases]
+        if not phrases or query.item is not None:
+            return []
+        hits = find_labels(doc, phrases, use_semantic=False, limit=6)
+        if (not hits or hits[0].score < 0.85) and self.use_semantic is not False and query.label:
+            hits = find_labels(doc, phrases, use_semantic=True, limit=6)
+        kind = query.kind
+        out: list[_Candidate] = []
+        for hit in hits:
+            page = doc.pages[hit.page]
+            for words, where, pos in read_value(page, hit.word_ids, kind):
+                text = " ".join(w.text for w in words).strip()
+                if not text:
+                    continue
+                ks = kind_score(text, kind)
+                if ks <= 0.0:
+                    continue
+                score = hit.score * pos * (0.55 + 0.45 * ks) * 0.9
+                if kind == "money":
+                    value = money_value(text)
+                    if value is None:
+                        continue
+                    text = value
+                elif kind == "date":
+                    text = _trim_text(text, kind)
+                out.append(_Candidate(text=text, score=score, page=page, words=words,
+                                      field=query.field, source=f"layout:{where}"))
+        return out
+
+
+def _trim_text(text: str, kind: str) -> str:
+    if kind == "date":
+        m = _DATE_RE.search(text)
+        if m:
+            return m.group(0)
+    return " ".join(text.split())
+
+
+def _merge(cands: list[_Candidate]) -> list[_Candidate]:
+    """Best first; the same answer text from several sources is counted once (its best score,
+    plus a small bonus for agreement)."""
+    by_text: dict[str, _Candidate] = {}
+    for c in sorted(cands, key=lambda c: -c.score):
+        key = " ".join(c.text.lower().split())
+        if key in by_text:
+            kept = by_text[key]
+            kept.score = min(1.0, kept.score + 0.05 * c.score)
+            if kept.bbox is None and not kept.words:
+                kept.words, kept.page, kept.bbox = c.words, c.page, c.bbox
+            continue
+        by_text[key] = c
+    return sorted(by_text.values(), key=lambda c: -c.score)
+
+
+def _page_by_number(doc: Document, number: int | None) -> Page | None:
+    if number is None:
+        return doc.pages[0] if len(doc.pages) == 1 else None
+    for p in doc.pages:
+        if p.number == number:
+            return p
+    return None
+
+
+def _words_in(page: Page, box: Sequence[int]) -> list[Word]:
+    x0, y0, x1, y1 = box
+    return [w for w in page.words
+            if w.box[0] >= x0 - 2 and w.box[2] <= x1 + 2 and w.box[1] >= y0 - 2 and w.box[3] <= y1 + 2]

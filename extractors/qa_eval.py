@@ -1,0 +1,386 @@
+"""QA evaluation: mean ANLS of a QA engine on labelled document sets (SROIE, FUNSD, generated).
+
+ANLS is the DocVQA metric: for each question, ``1 - NL`` where NL is the normalised Levenshtein
+distance between the predicted and a gold answer (lower-cased, whitespace collapsed), set to 0
+when NL ≥ 0.5, maximised over the gold answers, then averaged over questions. "I don't know"
+(``None``) scores 0.
+
+Supported layouts (detected from the folder):
+
+- **SROIE** (``key/NNN.json`` + ``img/NNN.jpg``): "What is the total / date / company name /
+  address?" against the key values.
+- **FUNSD** (``training_data/annotations/*.json``, with or without ``labels.jsonl``): for every
+  question entity linked to answer entities, "What is the <question text>?" against the linked
+  answers' texts (several linked answers are all accepted, as DocVQA does).
+- **generated samples** (``labels.jsonl`` rows with ``file`` and ``fields``, as written by
+  ``python -m samples.generate``): invoice number, dates, totals, PO number, vendor.
+- **DocVQA-style** (``labels.jsonl`` rows with ``question`` and ``answers``, e.g. ``funsd_vqa``).
+
+OCR is the slow part, so loaded :class:`~schemas.document.Document` objects are cached as JSON per
+file sha256 and OCR settings (``~/.cache/docai/documents`` unless told otherwise); the layout is
+rebuilt on load, so layout changes take effect without re-OCR.
+
+>>> round(anls("9.00", ["9.00"]), 2), round(anls("RM9.00", ["9.00"]), 2), anls(None, ["x"])
+(1.0, 0.67, 0.0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from extractors.errors import UsageError
+from extractors.settings import PIPELINE_VERSION, Settings
+from schemas.document import Document
+
+__all__ = [
+    "QAExample",
+    "QAReport",
+    "DocumentCache",
+    "anls",
+    "default_cache_dir",
+    "evaluate_qa",
+    "load_examples",
+    "nls",
+]
+
+log = logging.getLogger("docai.qa_eval")
+
+ANLS_THRESHOLD = 0.5
+
+SROIE_QUESTIONS: dict[str, str] = {
+    "total": "What is the total?",
+    "date": "What is the date?",
+    "company": "What is the company name?",
+    "address": "What is the address?",
+}
+"""SROIE key → question asked."""
+
+SAMPLE_QUESTIONS: dict[str, str] = {
+    "invoice_id": "What is the invoice number?",
+    "invoice_date": "What is the invoice date?",
+    "due_date": "What is the due date?",
+    "transaction_date": "What is the date?",
+    "subtotal": "What is the subtotal?",
+    "tax_total": "What is the tax amount?",
+    "total": "What is the total?",
+    "amount_due": "What is the amount due?",
+    "po_number": "What is the PO number?",
+    "vendor_name": "Who is the vendor?",
+    "merchant_name": "What is the merchant name?",
+}
+"""Canonical field → question asked on generated samples (fields absent from a label are skipped)."""
+
+
+# -- metric -----------------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    return " ".join(text.strip().lower().split())
+
+
+def nls(pred: str | None, gold: str) -> float:
+    """Normalised Levenshtein similarity ``1 - lev / max_len`` of two answers (DocVQA normalised)."""
+    from rapidfuzz.distance import Levenshtein
+
+    a, b = _norm(pred or ""), _norm(gold)
+    if not a and not b:
+        return 1.0
+    if pred is None:
+        return 0.0
+    return 1.0 - Levenshtein.distance(a, b) / max(len(a), len(b))
+
+
+def anls(pred: str | None, golds: Iterable[str], threshold: float = ANLS_THRESHOLD) -> float:
+    """ANLS of one prediction against its gold answers (best match; 0 below ``threshold``)."""
+    best = 0.0
+    for gold in golds:
+        s = nls(pred, gold)
+        best = max(best, s if s >= threshold else 0.0)
+    return best
+
+
+# -- datasets ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QAExample:
+    """One question about one file with its accepted answers; ``tag`` groups the report."""
+
+    path: Path
+    question: str
+    answers: tuple[str, ...]
+    tag: str
+    doc_id: str = ""
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def _sroie_examples(root: Path) -> Iterator[QAExample]:
+    for key in sorted((root / "key").glob("*.json")):
+        image = root / "img" / f"{key.stem}.jpg"
+        if not image.exists():
+            continue
+        values = json.loads(key.read_text(encoding="utf-8"))
+        for name, question in SROIE_QUESTIONS.items():
+            gold = values.get(name)
+            if gold:
+                yield QAExample(image, question, (str(gold),), name, key.stem)
+
+
+def funsd_pairs(annotation: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """``(question text, [linked answer texts])`` per FUNSD question entity, from ``linking``."""
+    ents = {e["id"]: e for e in annotation.get("form", [])}
+    answers: dict[int, list[str]] = defaultdict(list)
+    for e in ents.values():
+        for a, b in e.get("linking", []):
+            qa = (a, b) if ents.get(a, {}).get("label") == "question" else (b, a)
+            q, ans = ents.get(qa[0]), ents.get(qa[1])
+            if q is None or ans is None or q["label"] != "question" or ans["label"] != "answer":
+                continue
+            if ans["text"] not in answers[q["id"]]:
+                answers[q["id"]].append(ans["text"])
+    out = []
+    for qid, texts in sorted(answers.items()):
+        qtext = ents[qid]["text"].strip()
+        texts = [t for t in texts if t.strip()]
+        if qtext and texts:
+            out.append((qtext, texts))
+    return out
+
+
+def funsd_question(key_text: str) -> str:
+    """``"What is the <key text>?"`` with the key's trailing colon dropped."""
+    key = " ".join(key_text.split()).rstrip(":;.").strip()
+    return f"What is the {key}?"
+
+
+def _funsd_examples(root: Path) -> Iterator[QAExample]:
+    base = root / "training_data" if (root / "training_data").is_dir() else root
+    for ann_path in sorted((base / "annotations").glob("*.json")):
+        image = base / "images" / f"{ann_path.stem}.png"
+        if not image.exists():
+            continue
+        ann = json.loads(ann_path.read_text(encoding="utf-8"))
+        for qtext, texts in funsd_pairs(ann):
+            yield QAExample(image, funsd_question(qtext), tuple(texts), "funsd", ann_path.stem)
+
+
+def _samples_examples(root: Path, rows: list[dict[str, Any]]) -> Iterator[QAExample]:
+    for row in rows:
+        path = root / row["file"]
+        fields = row.get("fields") or {}
+        doc_id = str(row.get("id") or Path(row["file"]).stem)
+        for name, question in SAMPLE_QUESTIONS.items():
+            gold = fields.get(name)
+            if isinstance(gold, dict):  # {"value": ..., "text": ...}
+                golds = tuple(str(v) for v in (gold.get("text"), gold.get("value")) if v)
+            elif gold not in (None, ""):
+                golds = (str(gold),)
+            else:
+                continue
+            if golds:
+                yield QAExample(path, question, golds, name, doc_id)
+
+
+def _vqa_examples(root: Path, rows: list[dict[str, Any]]) -> Iterator[QAExample]:
+    for row in rows:
+        answers = tuple(str(a) for a in row.get("answers") or [])
+        if row.get("question") and answers:
+            yield QAExample(root / row["file"], str(row["question"]), answers,
+                            str(row.get("qa_type") or "vqa"), str(row.get("doc_id") or ""))
+
+
+def load_examples(dataset_dir: str | Path) -> list[QAExample]:
+    """The QA examples of a dataset folder (layout detected; see the module docstring).
+
+    Raises:
+        UsageError: the folder is missing or its layout is not recognised.
+    """
+    root = Path(dataset_dir)
+    if not root.is_dir():
+        raise UsageError(f"no such dataset folder: {root}")
+    if (root / "key").is_dir() and (root / "img").is_dir():
+        return list(_sroie_examples(root))
+    labels = root / "labels.jsonl"
+    rows = _read_jsonl(labels) if labels.exists() else []
+    if rows and "question" in rows[0]:
+        return list(_vqa_examples(root, rows))
+    if (root / "training_data" / "annotations").is_dir() or (root / "annotations").is_dir():
+        return list(_funsd_examples(root))
+    if rows and "fields" in rows[0] and "file" in rows[0]:
+        return list(_samples_examples(root, rows))
+    raise UsageError(f"unrecognised dataset layout in {root} (expected SROIE, FUNSD, "
+                     "generated samples or DocVQA-style labels.jsonl)")
+
+
+# -- document cache ---------------------------------------------------------------------------
+def default_cache_dir() -> Path:
+    """``$DOCAI_CACHE_DIR`` or ``~/.cache/docai/documents``."""
+    env = os.environ.get("DOCAI_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "docai" / "documents"
+
+
+def _ocr_key(settings: Settings) -> str:
+    keep = {k: getattr(settings, k) for k in ("ocr_engine", "lang", "dpi", "psm", "min_text_chars",
+                                              "upscale_below_dpi", "max_pages")}
+    keep["v"] = PIPELINE_VERSION
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class DocumentCache:
+    """Loaded documents as JSON files keyed by file sha256 and the OCR settings.
+
+    Args:
+        load: reads a file into a Document (e.g. ``lambda p: Pipeline(s).load(p)[1]``).
+        settings: the run's settings (their OCR part is in the key).
+        cache_dir: folder for the JSON files; ``None`` disables caching.
+    """
+
+    def __init__(self, load: Callable[[Path], Document], settings: Settings,
+                 cache_dir: str | Path | None) -> None:
+        self._load = load
+        self.key = _ocr_key(settings)
+        self.dir = Path(cache_dir) if cache_dir is not None else None
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, path: str | Path) -> Document:
+        """The document of ``path``, from the cache when present (its layout rebuilt)."""
+        from extractors.layout import build_layout
+        from extractors.preflight import sha256_file
+
+        path = Path(path)
+        if self.dir is None:
+            self.misses += 1
+            return self._load(path)
+        sha = sha256_file(path)
+        file = self.dir / f"{sha}-{self.key}.json"
+        if file.exists():
+            try:
+                doc = Document.model_validate_json(file.read_bytes())
+            except ValueError:
+                doc = None
+            if doc is not None:
+                self.hits += 1
+                pages = [build_layout(p) if p.status == "ok" else p for p in doc.pages]
+                return doc.model_copy(update={"pages": pages, "source": path.name})
+        self.misses += 1
+        doc = self._load(path)
+        from extractors.fsutil import atomic_write_text
+
+        atomic_write_text(file, doc.model_dump_json())
+        return doc
+
+
+# -- evaluation -------------------------------------------------------------------------------
+@dataclass
+class QAReport:
+    """Mean ANLS overall and per tag, with per-question rows for error analysis."""
+
+    dataset: str
+    n: int = 0
+    mean_anls: float = 0.0
+    by_tag: dict[str, dict[str, float]] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    engine: str = ""
+
+    def to_dict(self, *, with_rows: bool = False) -> dict[str, Any]:
+        """JSON-ready summary (``rows`` only when asked: they contain document text)."""
+        out: dict[str, Any] = {"dataset": self.dataset, "engine": self.engine, "n": self.n,
+                               "mean_anls": round(self.mean_anls, 4),
+                               "by_tag": {k: {"n": int(v["n"]), "anls": round(v["anls"], 4)}
+                                          for k, v in sorted(self.by_tag.items())},
+                               "seconds": round(self.seconds, 1)}
+        if with_rows:
+            out["rows"] = self.rows
+        return out
+
+
+def evaluate_qa(
+    dataset_dir: str | Path,
+    *,
+    settings: Settings | None = None,
+    engine: Any = None,
+    cache_dir: str | Path | None = "default",
+    limit: int | None = None,
+    tags: Iterable[str] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> QAReport:
+    """Mean ANLS of a QA engine on a dataset folder.
+
+    Args:
+        dataset_dir: SROIE, FUNSD, generated-samples or DocVQA-style folder.
+        settings: run settings (engines, OCR); defaults to ``Settings()``.
+        engine: a QA engine; defaults to ``registry.create("qa", settings.qa_engine, settings)``.
+        cache_dir: Document cache folder; ``"default"`` → :func:`default_cache_dir`, ``None`` → off.
+        limit: only the first ``limit`` documents.
+        tags: only questions with these tags (e.g. ``["total", "date"]``).
+        on_progress: called with ``(documents done, documents total)``.
+
+    Returns:
+        The :class:`QAReport`.
+    """
+    from extractors import registry
+    from extractors.pipeline import Pipeline
+
+    settings = settings or Settings()
+    examples = load_examples(dataset_dir)
+    if tags is not None:
+        wanted = set(tags)
+        examples = [e for e in examples if e.tag in wanted]
+    by_doc: dict[Path, list[QAExample]] = defaultdict(list)
+    for ex in examples:
+        by_doc[ex.path].append(ex)
+    docs = list(by_doc)[:limit] if limit else list(by_doc)
+    if engine is None:
+        engine = registry.create("qa", settings.qa_engine, settings)
+    pipelines: list[Pipeline] = []
+
+    def load(path: Path) -> Document:
+        if not pipelines:  # built on the first cache miss only
+            pipelines.append(Pipeline(settings))
+        return pipelines[0].load(path)[1]
+
+    cache = DocumentCache(load, settings,
+                          default_cache_dir() if cache_dir == "default" else cache_dir)
+    report = QAReport(dataset=str(dataset_dir), engine=getattr(engine, "name", "?"))
+    sums: dict[str, list[float]] = defaultdict(list)
+    t0 = time.perf_counter()
+    for i, path in enumerate(docs):
+        doc = cache.get(path)
+        questions = by_doc[path]
+        ask_many = getattr(engine, "answer_many", None)
+        if ask_many is not None:
+            answers = ask_many(doc, [q.question for q in questions])
+        else:
+            answers = [engine.answer(doc, q.question, top_k=1) for q in questions]
+        for ex, ans in zip(questions, answers, strict=True):
+            best = ans[0] if ans else None
+            pred = best.answer if best is not None else None
+            score = anls(pred, ex.answers)
+            sums[ex.tag].append(score)
+            report.rows.append({"doc": ex.doc_id or path.name, "tag": ex.tag,
+                                "question": ex.question, "pred": pred, "gold": list(ex.answers),
+                                "anls": round(score, 4),
+                                "confidence": round(best.confidence, 4) if best else 0.0})
+        if on_progress is not None:
+            on_progress(i + 1, len(docs))
+    report.seconds = time.perf_counter() - t0
+    scores = [s for v in sums.values() for s in v]
+    report.n = len(scores)
+    report.mean_anls = sum(scores) / len(scores) if scores else 0.0
+    report.by_tag = {k: {"n": float(len(v)), "anls": sum(v) / len(v)} for k, v in sums.items()}
+    log.info("qa eval: %d questions, %d docs, cache %d hits / %d misses", report.n, len(docs),
+             cache.hits, cache.misses)
+    return report
