@@ -582,7 +582,7 @@ def _money_candidates(ctx: _Ctx, fieldname: str) -> list[_Cand]:
                 dec = [t for t in amts if t[3]] or amts
                 pick = max(dec, key=lambda t: t[0]) if fieldname in ("total", "subtotal") else dec[-1]
                 v, txt, pos, has_dec, o = pick
-                score = hit.weight * hit.score + (0.3 if has_dec else -0.3) - dist_pen
+                score = 1.5 * hit.weight * hit.score + (0.3 if has_dec else -0.3) - dist_pen
                 if len([t for t in amts if t[3]]) >= 2 and fieldname in ("total", "subtotal"):
                     score -= 0.35  # a summary-table row ("Total 9.94 0.59 10.40"), not the total line
                 between = _fold(ln.text[hit.end: ln.starts[pos[0]] if o is ln and pos else len(ln.text)])
@@ -599,14 +599,17 @@ def _money_candidates(ctx: _Ctx, fieldname: str) -> list[_Cand]:
 def _reassign(c: _Cand) -> str:
     """Re-read what a 'total' label means from the words around it ("total excl. GST" …)."""
     low = _fold(c.line.text)
-    label_and_tail = low[c.label.start:] if c.label else low
+    tail = low[c.label.start:] if c.label else low
     if c.field == "total":
-        if re.search(r"\b(?:excl|exclusive|excluding|before|w/o|ohne|hors|ht\b|net\b|netto)", label_and_tail[:40]):
+        if re.search(r"\b(?:ex\s?cl|exclu|before|w/o|ohne|hors|ht\b|net\b|netto)", tail[:40]):
             return "subtotal"
-        if re.search(r"\b(?:gst|tax|vat|mwst|tva|ust)\b", label_and_tail[:30]) and not re.search(
-            r"\b(?:incl|inclusive|including|inkl|ttc|after|with)", label_and_tail[:40]
+        if re.search(r"\b(?:gst|tax|vat|mwst|tva|ust)\b", tail[:30]) and not re.search(
+            r"in\s?c|clusive|inkl|ttc|after|with|payable", tail[:40]
         ):
             return "tax_total"
+    if c.field == "_rounding" and c.amount is not None and abs(c.amount) >= 1:
+        # "Rounding RM 42.35": the line prints the rounded total, not the adjustment
+        return "total"
     return c.field
 
 
@@ -633,7 +636,7 @@ def _money_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
     sub = _best(cands.get("subtotal", []))
     tax = _best(cands.get("tax_total", []))
     disc = _best(cands.get("discount", []))
-    totals = cands.get("total", [])
+    totals = [c for c in cands.get("total", []) if c.amount is not None and c.amount > 0]
     if totals:
         max_amt = max((c.amount for c in totals if c.amount is not None), default=None)
         for c in totals:
@@ -641,8 +644,8 @@ def _money_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             if a is None:
                 continue
             if doc_type == "receipt" and a == max_amt:
-                c.score += 0.25
-            if "round" in c.label.label if c.label else False:
+                c.score += 0.1
+            if c.label is not None and "round" in c.label.label:
                 c.score += 0.3
             if cash and change and cash.amount is not None and change.amount is not None \
                     and abs(cash.amount - abs(change.amount) - a) < Decimal("0.011") and a > 0:
