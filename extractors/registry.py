@@ -117,6 +117,7 @@ _REGISTRY: dict[str, dict[str, str | Callable[..., Any]]] = {
         "rules": "extractors.qa:RulesQA",
         "layoutlmv3": "extractors.models.layoutlmv3:LayoutLMv3QA",
         "layoutlm": "extractors.models.layoutlmv3:LayoutLMQA",
+        "lilt": "extractors.models.layoutlmv3:LiltQA",
         "donut": "extractors.models.donut:DonutQA",
     },
 }
