@@ -614,6 +614,8 @@ class DocResult:
     kv: dict[str, int] | None = None
     kv_unmatched_gold: list[tuple[str, str]] = field(default_factory=list)
     kv_unmatched_pred: list[tuple[str, str]] = field(default_factory=list)
+    kv_confidence: list[tuple[float, bool]] = field(default_factory=list)
+    """Each predicted pair's confidence and whether it matched a labelled pair."""
     line_items: dict[str, int] | None = None
     score: float = 1.0
     seconds: float = 0.0
@@ -675,6 +677,8 @@ def evaluate_record(example: Example, record: Any) -> DocResult:
         got_g = {j for _, j in matches}
         res.kv_unmatched_gold = [p for j, p in enumerate(example.kv_pairs) if j not in got_g]
         res.kv_unmatched_pred = [p for i, p in enumerate(predicted) if i not in got_p]
+        res.kv_confidence = [(round(float(kv.confidence), 4), i in got_p)
+                             for i, kv in enumerate(record.key_values)]
     if example.line_items is not None:
         predicted_items = _record_line_items(record)
         matches = match_line_items(predicted_items, example.line_items)
@@ -794,6 +798,8 @@ def summarize(results: Sequence[DocResult], *, worst: int = 10) -> dict[str, Any
         "line_items": micro("line_items"),
         "calibration": calibration((f.confidence, f.exact) for f in all_fields
                                    if f.confidence is not None),
+        "kv_calibration": (calibration(c for r in results for c in r.kv_confidence)
+                           if any(r.kv is not None for r in results) else None),
         "seconds": round(sum(r.seconds for r in results), 2),
         "cache": dict(sorted(cache.items())),
         "worst": [_worst_entry(r) for r in ranked[:worst] if r.score < 1.0],

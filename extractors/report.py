@@ -229,6 +229,11 @@ def _headline(summary: dict[str, Any]) -> str:
         if m:
             rows.append((label, f"P {m['precision']:.3f} · R {m['recall']:.3f} · F1 {m['f1']:.3f} "
                                 f"(tp {m['tp']}, predicted {m['n_pred']}, labelled {m['n_gold']})"))
+    kvc = summary.get("kv_calibration") or {}
+    if kvc.get("n"):
+        rows.append(("key-value confidence ≥ 0.9 / < 0.5",
+                     f"{_pct(kvc['high']['accuracy'])} matched (n={kvc['high']['n']}) / "
+                     f"{_pct(kvc['low']['accuracy'])} matched (n={kvc['low']['n']})"))
     cal = summary.get("calibration", {})
     if cal.get("n"):
         hi, lo = cal["high"], cal["low"]

@@ -64,10 +64,15 @@ def _print_summary(summary: dict[str, Any]) -> None:
             lines.append(f"{label}: precision {m['precision']:.4f}  recall {m['recall']:.4f}  "
                          f"F1 {m['f1']:.4f}  (matched {m['tp']}, predicted {m['n_pred']}, "
                          f"labelled {m['n_gold']}; macro F1 {m['macro_f1']:.4f})")
+    def acc(g: dict[str, Any]) -> str:
+        return "—" if g["accuracy"] is None else f"{100 * g['accuracy']:.1f}%"
+
+    kvc = summary.get("kv_calibration")
+    if kvc and kvc["n"]:
+        lines.append(f"key-value confidence: ≥ 0.9 → {acc(kvc['high'])} matched (n={kvc['high']['n']}); "
+                     f"< 0.5 → {acc(kvc['low'])} matched (n={kvc['low']['n']})")
     cal = summary["calibration"]
     if cal["n"]:
-        def acc(g: dict[str, Any]) -> str:
-            return "—" if g["accuracy"] is None else f"{100 * g['accuracy']:.1f}%"
 
         lines.append(f"calibration: confidence ≥ 0.9 → {acc(cal['high'])} right (n={cal['high']['n']}); "
                      f"< 0.5 → {acc(cal['low'])} right (n={cal['low']['n']}); ECE {cal['ece']}")

@@ -352,6 +352,7 @@ def test_evaluate_record_and_summary() -> None:
     assert r1.score == pytest.approx((1.0 + 2 / 3 + 1.0) / 3, abs=1e-3)
     assert r2.kv == {"tp": 1, "n_pred": 1, "n_gold": 2}
     assert r2.kv_unmatched_gold == [("To:", "Ann")]
+    assert r2.kv_confidence == [(0.7, True)]
     assert r2.score == pytest.approx((0.6667 + 0.0) / 2, abs=1e-3)  # kv F1, wrong doc type
     assert r3.score == 0.0 and r3.fields[0].predicted is None and r3.fields[0].confidence is None
 
@@ -367,6 +368,8 @@ def test_evaluate_record_and_summary() -> None:
     assert s["calibration"]["n"] == 3  # only predicted, labelled fields carry a confidence
     assert s["calibration"]["high"] == {"n": 2, "accuracy": 1.0}
     assert s["calibration"]["low"] == {"n": 1, "accuracy": 1.0}
+    assert s["kv_calibration"]["n"] == 1 and s["kv_calibration"]["bins"][7]["accuracy"] == 1.0
+    assert summarize([r1])["kv_calibration"] is None  # no document labelled with pairs
     assert [w["id"] for w in s["worst"]] == ["c", "b"]
     assert s["status"] == {"failed": 1, "ok": 2}
     json.dumps(s)  # machine-readable as promised
