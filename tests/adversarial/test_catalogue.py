@@ -412,7 +412,7 @@ def test_18_hostile_filenames(run_batch_case) -> None:
         ("x" * 240) + ".pdf": good + b"\n%2",
         "Case.pdf": good + b"\n%3",
         "case.pdf": good + b"\n%4",
-        "..pdf": good + b"\n%5",
+        "-rf .pdf": good + b"\n%5",
     }
     run = run_batch_case(names)
     assert len(run.by_source) == len(names) + 1
@@ -420,6 +420,15 @@ def test_18_hostile_filenames(run_batch_case) -> None:
         assert "\u202e" not in src and "/" not in src.strip("/")
     assert "inv\\u202efdp.exe.pdf" in run.by_source
     assert not [p for p in run.written if "\u202e" in str(p)]
+
+
+def test_18_dotdot_paths_stay_relative(tmp_path: Path) -> None:
+    from flows.process import discover
+
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "x.pdf").write_bytes(pdf_bytes())
+    f = discover([tmp_path / "in" / "sub" / ".." / ".." / "in" / "x.pdf"])[0]
+    assert f.source == "x.pdf"
 
 
 # 19 -----------------------------------------------------------------------------------------
