@@ -32,7 +32,13 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from extractors.errors import DependencyMissing, OutputError, TransientError, UsageError
+from extractors.errors import (
+    DependencyMissing,
+    OutputError,
+    TransientError,
+    UsageError,
+    outcome_for,
+)
 from extractors.pipeline import Pipeline, safe_source
 from extractors.preflight import sha256_file
 from extractors.settings import PIPELINE_VERSION, Settings
@@ -154,8 +160,9 @@ def _ledger(out: str | Path) -> Ledger:
             _LEDGERS[key] = Ledger(out, clean=False)
         return _LEDGERS[key]
 
-def _poison_record(path: Path, root: Path | None, sha: str, settings: Settings,
-                   crash: Exception) -> Record:
+def _failure_record(path: Path, root: Path | None, sha: str, settings: Settings, *,
+                    status: Status, reason: str, message: str) -> Record:
+    """A record for a document the pipeline could not turn into one (crash, hang, bug)."""
     from extractors.preflight import sniff_type
 
     try:
@@ -164,11 +171,9 @@ def _poison_record(path: Path, root: Path | None, sha: str, settings: Settings,
             media = sniff_type(f.read(1024))
     except OSError:
         size, media = None, None
-    what = "hung" if getattr(crash, "reason", "") == "hung" else "crashed"
-    return Record(source=safe_source(path, root), sha256=sha or None, status=Status.FAILED,
-                  reason="poison", message=f"the worker process {what} twice on this document",
-                  pipeline_version=PIPELINE_VERSION, settings_hash=settings.output_hash(),
-                  size_bytes=size, media_type=media)
+    return Record(source=safe_source(path, root), sha256=sha or None, status=status,
+                  reason=reason, message=message, pipeline_version=PIPELINE_VERSION,
+                  settings_hash=settings.output_hash(), size_bytes=size, media_type=media)
 
 
 def _run_document(path: Path, root: Path | None, sha: str, settings: Settings, *, isolate: bool,
@@ -187,8 +192,9 @@ def _run_document(path: Path, root: Path | None, sha: str, settings: Settings, *
             crash = exc
             log.warning("document %s: worker %s (attempt %d of 2)", (sha or "-")[:12],
                         exc.reason, attempt)
-    assert crash is not None  # for the type checker: the loop only ends here after two crashes
-    return _poison_record(path, root, sha, settings, crash), 2
+    what = "hung" if crash is not None and crash.reason == "hung" else "crashed"
+    return _failure_record(path, root, sha, settings, status=Status.FAILED, reason="poison",
+                           message=f"the worker process {what} twice on this document"), 2
 
 
 def process_one(path: str | Path, root: str | Path | None, sha: str, out: str | Path,
@@ -218,8 +224,20 @@ def process_one(path: str | Path, root: str | Path | None, sha: str, out: str | 
     path = Path(path)
     root_p = Path(root) if root is not None else None
     t0 = time.monotonic()
-    record, attempts = _run_document(path, root_p, sha, settings, isolate=isolate,
-                                     gpu_limit=gpu_limit, api_url=api_url)
+    try:
+        record, attempts = _run_document(path, root_p, sha, settings, isolate=isolate,
+                                         gpu_limit=gpu_limit, api_url=api_url)
+    except FATAL:
+        raise
+    except TransientError as exc:
+        if not final_attempt:
+            raise
+        record, attempts = _failure_record(path, root_p, sha, settings, status=Status.FAILED,
+                                           reason=exc.reason, message=exc.message), 1
+    except Exception as exc:  # the pipeline raised: a typed outcome, never a crashed batch
+        status, reason, message = outcome_for(exc)
+        record, attempts = _failure_record(path, root_p, sha, settings, status=Status(status),
+                                           reason=reason, message=message), 1
     if (record.status == Status.FAILED and record.reason in TRANSIENT_REASONS
             and not final_attempt):
         raise TransientError(f"document {(record.sha256 or sha or '-')[:12]}: transient failure")
@@ -455,6 +473,56 @@ def make_task_runner(kind: str = "thread", workers: int | None = None,
                                           "processes": False, "dashboard_address": None})
 
 
+def _submit_windowed(pending: list[InputFile], settings: Settings,
+                     progress: Callable[[Record | dict[str, Any]], None], *, out: str,
+                     move: bool, isolate: bool, gpu_limit: str | None,
+                     api_url: str | None) -> None:
+    """Submit one task per document, at most ``settings.workers`` in flight on a thread runner
+    (a deployment's runner may have more threads than the run's settings ask for); progress is
+    reported as each finishes. A fatal error (missing dependency, unwritable output) stops the
+    submission and is raised once the running tasks are done."""
+    from prefect.context import FlowRunContext
+    from prefect.futures import wait
+
+    ctx = FlowRunContext.get()
+    runner = getattr(ctx, "task_runner", None)
+    window = settings.workers if isinstance(runner, ThreadPoolTaskRunner) else len(pending)
+    gate = threading.BoundedSemaphore(max(1, window))
+    lock = threading.Lock()
+    fatal: list[BaseException] = []
+    s_json = settings.model_dump_json()
+
+    def done(fut: Any) -> None:
+        try:
+            try:
+                item = fut.result()
+            except FATAL as exc:
+                fatal.append(exc)
+                return
+            except Exception as exc:  # a crashed task; its document is recorded as failed later
+                log.warning("document task failed: %s", type(exc).__name__)
+                item = {"status": "failed", "sha256": None, "pages": 0}
+            with lock:
+                progress(item)
+        finally:
+            gate.release()
+
+    futures = []
+    for f in pending:
+        gate.acquire()
+        if fatal:
+            gate.release()
+            break
+        fut = process_document.submit(str(f.path), str(f.root) if f.root else None, str(out),
+                                      s_json, sha_prefix=f.sha[:12], sha=f.sha, move=move,
+                                      isolate=isolate, gpu_limit=gpu_limit, api_url=api_url)
+        fut.add_done_callback(done)
+        futures.append(fut)
+    wait(futures)
+    if fatal:
+        raise fatal[0]
+
+
 def _api_url() -> str | None:
     """The Prefect API this flow run talks to (handed to worker processes for the gpu limit)."""
     try:
@@ -489,8 +557,6 @@ def process_folder(inputs: list[str], out: str, settings_json: str | None = None
     Run it with ``process_folder.with_options(task_runner=make_task_runner(...))`` for N
     concurrent documents or Dask (the CLI does this for ``--workers``/``--task-runner``).
     """
-    from prefect.futures import as_completed
-
     settings = Settings.model_validate_json(settings_json) if settings_json else Settings()
     if options:
         settings = Settings(**{**settings.model_dump(), **options})
@@ -498,19 +564,8 @@ def process_folder(inputs: list[str], out: str, settings_json: str | None = None
 
     def submit(pending: list[InputFile], ledger: Ledger, s: Settings,
                progress: Callable[[Record | dict[str, Any]], None]) -> None:
-        s_json = s.model_dump_json()
-        futures = [process_document.submit(str(f.path), str(f.root) if f.root else None, str(out),
-                                           s_json, sha_prefix=f.sha[:12], sha=f.sha, move=move,
-                                           isolate=isolate, gpu_limit=gpu_limit, api_url=api_url)
-                   for f in pending]
-        for fut in as_completed(futures):
-            try:
-                progress(fut.result())
-            except FATAL:
-                raise
-            except Exception as exc:  # a crashed task; its document is recorded as failed below
-                log.warning("document task failed: %s", type(exc).__name__)
-                progress({"status": "failed", "sha256": None, "pages": 0})
+        _submit_windowed(pending, s, progress, out=out, move=move, isolate=isolate,
+                         gpu_limit=gpu_limit, api_url=api_url)
 
     hook = _progress_hook[-1] if _progress_hook else None
     result = run_batch(inputs, out, settings, all_files=all_files, submit=submit,

@@ -122,6 +122,8 @@ def _init(settings_json: str, registrations: dict[str, dict[str, Any]], env: dic
           heartbeat: Any, gpu_limit: str | None) -> None:
     """Worker initializer (runs once per worker process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for key in [k for k in os.environ if k.startswith("DOCAI_") and k not in env]:
+        del os.environ[key]  # the fork server's environment may be older than the parent's
     os.environ.update(env)
     settings = Settings.model_validate_json(settings_json)
     from PIL import Image
@@ -174,8 +176,15 @@ def _process(path: str, root: str | None) -> dict[str, Any]:
     _beat()
     try:
         record = _pipeline().process(path, root=root)
-    except DocaiError as exc:  # e.g. an engine that cannot be built: not the document's fault
+    except DocaiError as exc:  # e.g. an engine that cannot be built, a transient failure
         return _error_payload(exc)
+    except Exception as exc:  # typed here: an exception's text may quote the document
+        from extractors.errors import outcome_for
+
+        status, reason, message = outcome_for(exc)
+        kind = "InputRejected" if status == "rejected" else "DocaiError"
+        return {"error": {"type": kind, "reason": reason, "message": message,
+                          "stage": "pipeline"}}
     return {"record": record.model_dump_json(), "pid": os.getpid()}
 
 
