@@ -44,19 +44,64 @@ if TYPE_CHECKING:
     from extractors.pipeline import Pipeline
     from schemas.record import Record
 
-__all__ = ["CachingOcr", "EvalCache", "EvalRunner", "default_cache_dir", "read_settings_hash"]
+__all__ = ["CachingOcr", "EvalCache", "EvalRunner", "code_fingerprint", "default_cache_dir",
+           "read_settings_hash"]
 
 log = logging.getLogger("docai.eval")
 
-_NOT_READING = frozenset({
-    "classify_engine", "extract_engine", "qa_engine", "model", "classify_model", "qa_model",
-    "device", "batch_size", "workers", "ocr_timeout_s", "render_timeout_s", "review_threshold",
-    "strict_pages",
-})
-"""Settings that cannot change the words read from a page (everything else is in the key)."""
+_NOT_READING = frozenset({"ocr_timeout_s", "render_timeout_s", "review_threshold", "strict_pages"})
+_NOT_READING_PREFIXES = ("classify_", "extract_", "qa_", "review_", "export_", "train_", "model",
+                         "device", "batch", "precision", "workers")
+"""Settings that cannot change the words read from a page. Every other setting is part of the
+cache key (a new one costs one re-read, never a stale hit)."""
 
-_READING_MODULES = ("extractors.preflight", "extractors.pages", "extractors.layout",
-                    "schemas.document")
+_CODE_ROOTS = ("extractors", "schemas")
+_NOT_READING_CODE = (
+    "extractors/fields/", "extractors/models/", "extractors/classify.py", "extractors/qa",
+    "extractors/export.py", "extractors/presets.py", "extractors/report.py",
+    "extractors/evaluate.py", "extractors/eval_run.py", "extractors/semantic.py",
+    "extractors/hooks.py", "extractors/registry.py", "extractors/errors.py",
+    "extractors/settings.py", "extractors/fsutil.py", "schemas/fields.py", "schemas/record.py",
+    "schemas/validate.py", "schemas/normalize.py",
+)
+"""Code that runs after the words are read (its changes keep the cache). All other modules of
+``extractors``/``schemas`` (and the OCR engine's own module) are fingerprinted."""
+_AFTER_OCR_CODE = ("extractors/layout.py", "extractors/pages.py", "extractors/preflight.py",
+                   "extractors/pipeline.py")
+"""Code that runs around the OCR call: it changes the document cache key, not the page cache key
+(a page entry is keyed by the exact image the engine was given)."""
+
+
+def _code_files() -> list[tuple[str, Path]]:
+    """``(package-relative name, path)`` of every reading-code module, sorted."""
+    import importlib.util
+
+    files: list[tuple[str, Path]] = []
+    for root in _CODE_ROOTS:
+        spec = importlib.util.find_spec(root)
+        for loc in list(spec.submodule_search_locations or []) if spec else []:
+            base = Path(loc).parent
+            for f in sorted(Path(loc).rglob("*.py")):
+                rel = f.relative_to(base).as_posix()
+                if f.name != "__init__.py" and not rel.startswith(_NOT_READING_CODE):
+                    files.append((rel, f))
+    return files
+
+
+def code_fingerprint(*, pages: bool, extra: Sequence[Any] = ()) -> str:
+    """Digest of the reading code: for the document cache (``pages=False``) or the page cache
+    (``pages=True``: without the code around the OCR call), plus the source of ``extra`` objects."""
+    h = hashlib.sha256(PIPELINE_VERSION.encode())
+    for rel, f in _code_files():
+        if pages and rel in _AFTER_OCR_CODE:
+            continue
+        h.update(rel.encode())
+        try:
+            h.update(f.read_bytes())
+        except OSError:
+            h.update(b"?")
+    h.update(_source_digest(extra).encode())
+    return h.hexdigest()[:16]
 
 
 def default_cache_dir() -> Path:
@@ -69,7 +114,8 @@ def default_cache_dir() -> Path:
 
 def read_settings_hash(settings: Settings) -> str:
     """Hash of the settings that can change what is read from a page."""
-    keep = settings.model_dump(exclude=set(_NOT_READING))
+    keep = {k: v for k, v in settings.model_dump().items()
+            if k not in _NOT_READING and not k.startswith(_NOT_READING_PREFIXES)}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -139,7 +185,7 @@ class CachingOcr:
         """Engine version, reading settings and the engine module's source, as one string."""
         mod = sys.modules.get(type(inner).__module__)
         return "|".join([_engine_version(inner), read_settings_hash(settings),
-                         _source_digest([mod or type(inner)])])
+                         code_fingerprint(pages=True, extra=[mod or type(inner)])])
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.inner, attr)
@@ -204,12 +250,9 @@ class EvalRunner:
         self.pipeline = pipeline
         self._ocr_salt = CachingOcr.salt_for(pipeline.ocr, self.settings)
         mod = sys.modules.get(type(pipeline.ocr).__module__)
-        import importlib
-
-        reading = [importlib.import_module(m) for m in _READING_MODULES]
         self._doc_salt = "|".join([
             _engine_version(pipeline.ocr), read_settings_hash(self.settings),
-            _source_digest([*reading, mod or type(pipeline.ocr), Pipeline.load]),
+            code_fingerprint(pages=False, extra=[mod or type(pipeline.ocr)]),
         ])
 
     def check(self) -> None:

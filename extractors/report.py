@@ -70,6 +70,11 @@ def accuracy_chart(summary: dict[str, Any]) -> bytes | None:
         names.append(f"{name} (n={d['n']})")
         exact.append(d["exact"])
         anls.append(d["anls"])
+    ov = summary.get("overall", {})
+    if ov.get("n"):
+        names.append(f"all fields (n={ov['n']})")
+        exact.append(ov["exact"])
+        anls.append(ov["anls"])
     if summary.get("doc_type", {}).get("accuracy") is not None:
         names.append(f"doc type (n={summary['doc_type']['n']})")
         exact.append(summary["doc_type"]["accuracy"])
@@ -86,7 +91,7 @@ def accuracy_chart(summary: dict[str, Any]) -> bytes | None:
     colors = ["#2ca02c" if v >= 0.95 else "#ff7f0e" if v >= 0.8 else "#d62728" for v in exact]
     ax.barh(ys, exact, color=colors, height=0.6)
     for y, v, a in zip(ys, exact, anls, strict=True):
-        ax.text(min(v, 1.0) + 0.01, y, f"{100 * v:.1f}%", va="center", fontsize=8)
+        ax.text(min(max(v, a or 0.0), 1.0) + 0.015, y, f"{100 * v:.1f}%", va="center", fontsize=8)
         if a is not None:
             ax.plot([a, a], [y - 0.3, y + 0.3], color="black", lw=1.5)
     ax.set_yticks(ys, names, fontsize=8)

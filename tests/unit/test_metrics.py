@@ -373,3 +373,58 @@ def test_evaluate_record_and_summary() -> None:
     assert [w["id"] for w in s["worst"]] == ["c", "b"]
     assert s["status"] == {"failed": 1, "ok": 2}
     json.dumps(s)  # machine-readable as promised
+
+
+# --------------------------------------------------------------------------- the OCR cache
+
+
+def test_read_settings_hash_ignores_what_runs_after_ocr() -> None:
+    from extractors.eval_run import read_settings_hash
+    from extractors.settings import Settings
+
+    base = read_settings_hash(Settings())
+    assert read_settings_hash(Settings(review_threshold=0.9, extract_engine="layoutlmv3",
+                                       classify_engine="donut", workers=7, device="cuda")) == base
+    assert read_settings_hash(Settings(lang="eng+deu")) != base
+    assert read_settings_hash(Settings(dpi=200)) != base
+    assert read_settings_hash(Settings(psm=6)) != base
+
+
+def test_caching_ocr_reads_each_image_once(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from extractors.eval_run import CachingOcr, EvalCache
+    from extractors.settings import Settings
+    from schemas.document import Word
+
+    class CountingOcr:
+        name = "counting"
+        calls = 0
+
+        def version(self) -> str:
+            return "counting 1"
+
+        def ocr(self, image: Image.Image, *, page_number: int = 1) -> list[Word]:
+            CountingOcr.calls += 1
+            return [Word.from_pixels("Total", (1, 2, 30, 12), page_width=image.width,
+                                     page_height=image.height, confidence=0.9)]
+
+    cache = EvalCache(tmp_path)
+    img = Image.new("L", (64, 32), 255)
+    first = CachingOcr(CountingOcr(), cache, Settings())
+    words = first.ocr(img)
+    assert (first.hits, first.misses, CountingOcr.calls) == (0, 1, 1)
+    assert not hasattr(first, "orientation")  # the wrapped engine has none: neither has the wrapper
+    second = CachingOcr(CountingOcr(), cache, Settings())
+    assert second.ocr(img) == words and CountingOcr.calls == 1 and second.hits == 1
+    other = img.copy()
+    other.putpixel((0, 0), 0)  # another image is another key
+    second.ocr(other)
+    assert CountingOcr.calls == 2
+    CachingOcr(CountingOcr(), cache, Settings(dpi=200)).ocr(img)  # other reading settings
+    assert CountingOcr.calls == 3
+    # a corrupt entry is a miss, not an error
+    for f in tmp_path.rglob("*.json.gz"):
+        f.write_bytes(b"not gzip")
+    CachingOcr(CountingOcr(), cache, Settings()).ocr(img)
+    assert CountingOcr.calls == 4
