@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from extractors.models.labels import Entity, bio_entities, entity_target
 from extractors.models.windows import PageWords
 from schemas.document import Document, Word, union_box
-from schemas.fields import DATE_FIELDS, MONEY_FIELDS, TIME_FIELDS, Field, KeyValue, LineItem
+from schemas.fields import (
+    DATE_FIELDS,
+    MONEY_FIELDS,
+    TIME_FIELDS,
+    Field,
+    KeyValue,
+    LineItem,
+    fields_for,
+)
 from schemas.normalize import (
     NormalizationError,
     detect_currency,
@@ -72,11 +81,13 @@ def normalize_value(name: str, text: str, *, dayfirst: bool = True) -> tuple[str
             return format_money(value, cur), cur
         return t, None
     if name in DATE_FIELDS:
-        for cand in [t, *(m.group(0) for m in _DATE_RE.finditer(t))]:
-            try:
-                return parse_date(cand, dayfirst=dayfirst).isoformat(), None
-            except NormalizationError:
-                continue
+        with warnings.catch_warnings():  # dateutil warns on words it takes for time zones
+            warnings.simplefilter("ignore")
+            for cand in [t, *(m.group(0) for m in _DATE_RE.finditer(t))]:
+                try:
+                    return parse_date(cand, dayfirst=dayfirst).isoformat(), None
+                except NormalizationError:
+                    continue
         return t, None
     if name in TIME_FIELDS:
         for cand in [t, *(m.group(0) for m in _TIME_RE.finditer(t))]:
@@ -123,7 +134,11 @@ def _merge_adjacent(entities: list[Entity]) -> list[Entity]:
 def assemble(
     pages: Sequence[PageTags], doc_type: str | None, *, engine: str, dayfirst: bool = True
 ) -> tuple[dict[str, Field], list[LineItem], list[KeyValue]]:
-    """Tagged words of every page → header fields (best entity per field), line items, key-values."""
+    """Tagged words of every page → header fields (best entity per field), line items, key-values.
+
+    Header fields are spelled for ``doc_type`` (``merchant_name`` ↔ ``vendor_name``) and limited
+    to that type's canonical fields (``form``/``other`` keep every mapped field).
+    """
     best: dict[str, tuple[float, Field, str | None]] = {}
     items: list[LineItem] = []
     kvs: list[KeyValue] = []
@@ -156,10 +171,11 @@ def assemble(
                                            engine, dayfirst)
         items.extend(LineItem(**rows[k]) for k in row_order)
         kvs.extend(_pair_key_values(entities, words, page_no, doc_type))
-    fields = {name: f for name, (_, f, _) in best.items()}
+    allowed = set(fields_for(doc_type or ""))
+    fields = {name: f for name, (_, f, _) in best.items() if not allowed or name in allowed}
     if "currency" not in fields:
         for name in ("total", "amount_due", "subtotal", "tax_total"):
-            if name in best and best[name][2]:
+            if name in fields and best[name][2]:
                 f = best[name][1]
                 fields["currency"] = Field(value=best[name][2], text=f.text, confidence=f.confidence,
                                            page=f.page, bbox=f.bbox, engine=engine)
@@ -235,7 +251,10 @@ def locate_text(doc: Document, text: str, *, page_number: int | None = None
             for j in range(i, min(len(ws), i + 64)):
                 acc += sq[j]
                 if target in acc:
-                    chosen = ws[i:j + 1]
+                    start = i
+                    while start < j and target in "".join(sq[start + 1:j + 1]):
+                        start += 1  # shortest run that still holds the text
+                    chosen = ws[start:j + 1]
                     box = union_box([w.box for w in chosen])
                     return page.number, [int(v) for v in box], " ".join(w.text for w in chosen)
                 if len(acc) > len(target) + 32:

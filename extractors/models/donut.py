@@ -26,7 +26,7 @@ from extractors.models import runtime
 from extractors.models.assemble import locate_text, normalize_value
 from extractors.models.labels import doc_type_for, entity_target
 from extractors.registry import Extraction
-from schemas.fields import Field, LineItem
+from schemas.fields import Field, LineItem, fields_for
 from schemas.record import Answer
 
 if TYPE_CHECKING:
@@ -81,9 +81,10 @@ def _parse(s: str, depth: int, max_depth: int) -> dict[str, Any] | list[Any]:
             continue
         content = s[m.end():j]
         value: Any
-        if _START.search(content) and depth < max_depth:
+        value = None
+        if _START.search(content) and "</s_" in content and depth < max_depth:
             value = _parse(content, depth + 1, max_depth)
-        else:
+        if not value:
             value = _leaf(content)
         if value not in (None, "", [], {}) and key not in out:
             out[key] = value
@@ -370,6 +371,9 @@ class DonutExtractor(_DonutEngine):
             for row in rows:
                 items.append(LineItem(**{col: _evidence_field(doc, page, col, printed, conf, self.name)
                                          for col, printed in row.items()}))
+        allowed = set(fields_for(doc_type or ""))
+        if allowed:
+            fields = {k: v for k, v in fields.items() if k in allowed}
         if "currency" not in fields:
             for name in ("total", "subtotal"):
                 if name in fields:

@@ -54,7 +54,9 @@ __all__ = [
     "LayoutLMv3QA",
     "LiltExtractor",
     "LiltQA",
+    "collate",
     "load_layout_model",
+    "make_bundle",
 ]
 
 log = logging.getLogger("docai.models")
@@ -107,6 +109,19 @@ def _check_head(config: Any, task: str, name: str) -> None:
                              "outputs to fields or document types")
 
 
+def _model_class(tf: Any, config: Any, task: str) -> Any:
+    """The head class named in the config (LayoutLM's QA head is not in the Auto QA mapping)."""
+    for arch in getattr(config, "architectures", None) or []:
+        if arch.endswith(_TASK_SUFFIX[task]) and hasattr(tf, arch):
+            return getattr(tf, arch)
+    if task == "qa":
+        if config.model_type == "layoutlm":
+            return tf.LayoutLMForQuestionAnswering
+        return tf.AutoModelForQuestionAnswering
+    return {"token": tf.AutoModelForTokenClassification,
+            "sequence": tf.AutoModelForSequenceClassification}[task]
+
+
 def load_layout_model(name: str, task: str, settings: Settings) -> LayoutBundle:
     """Load (once per process) a LayoutLM-family model for ``task`` (token / sequence / qa).
 
@@ -127,10 +142,8 @@ def load_layout_model(name: str, task: str, settings: Settings) -> LayoutBundle:
             raise UsageError(f"model {name!r} is a {config.model_type!r} model, not a LayoutLM-family "
                              "one (layoutlmv3, layoutlm, lilt)")
         _check_head(config, task, name)
-        auto = {"token": tf.AutoModelForTokenClassification,
-                "sequence": tf.AutoModelForSequenceClassification,
-                "qa": tf.AutoModelForQuestionAnswering}[task]
-        model = runtime.load_pretrained(auto.from_pretrained, name, what="weights")
+        model = runtime.load_pretrained(_model_class(tf, config, task).from_pretrained, name,
+                                        what="weights")
         tokenizer = runtime.load_pretrained(tf.AutoTokenizer.from_pretrained, name, what="tokenizer")
         image_processor = None
         if config.model_type == "layoutlmv3" and getattr(config, "visual_embed", True):
@@ -141,28 +154,39 @@ def load_layout_model(name: str, task: str, settings: Settings) -> LayoutBundle:
             except DependencyMissing:
                 log.warning("no image processor saved with the model; reading text and layout only")
         model.to(device=device, dtype=dtype)
-        model.eval()
-        max_pos = int(getattr(config, "max_position_embeddings", 512))
-        offset = 2 if config.model_type in ("layoutlmv3", "lilt") else 0
-        max_tokens = max(16, min(512, max_pos - offset))
-        template = Template.for_model(tokenizer, config.model_type,
-                                      int(getattr(config, "type_vocab_size", 1) or 1))
-        id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
-        bundle = LayoutBundle(name, task, model, tokenizer, image_processor, device, dtype, template,
-                              max_tokens, id2label, config.model_type)
-        bundle.runner = runtime.BatchRunner(lambda ws: _forward(bundle, ws), batch_size, size=len)
-        return bundle
+        return make_bundle(name, task, model, tokenizer, image_processor, batch_size=batch_size)
 
     return runtime.cached(key, build)
 
 
-def _forward(bundle: LayoutBundle, windows: list[Window]) -> list[Any]:
-    """One padded batch through the model; per-window float32 numpy outputs."""
+def make_bundle(name: str, task: str, model: Any, tokenizer: Any, image_processor: Any = None, *,
+                batch_size: int = 8) -> LayoutBundle:
+    """Wrap a model already in memory (and on its device) — what loading and training share."""
+    config = model.config
+    if image_processor is not None and not (config.model_type == "layoutlmv3"
+                                            and getattr(config, "visual_embed", True)):
+        image_processor = None
+    param = next(model.parameters())
+    model.eval()
+    max_pos = int(getattr(config, "max_position_embeddings", 512))
+    offset = 2 if config.model_type in ("layoutlmv3", "lilt") else 0
+    max_tokens = max(16, min(512, max_pos - offset))
+    template = Template.for_model(tokenizer, config.model_type,
+                                  int(getattr(config, "type_vocab_size", 1) or 1))
+    id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+    bundle = LayoutBundle(name, task, model, tokenizer, image_processor, param.device, param.dtype,
+                          template, max_tokens, id2label, config.model_type)
+    bundle.runner = runtime.BatchRunner(lambda ws: _forward(bundle, ws), batch_size, size=len)
+    return bundle
+
+
+def collate(windows: list[Window], template: Template, *, device: Any, dtype: Any = None,
+            images: bool = False, labels: list[list[int]] | None = None) -> dict[str, Any]:
+    """Pad windows into model inputs (``labels`` padded with -100 when given)."""
     import torch
 
     n = max(len(w) for w in windows)
-    pad = bundle.template.pad_id
-    ids = torch.full((len(windows), n), pad, dtype=torch.long)
+    ids = torch.full((len(windows), n), template.pad_id, dtype=torch.long)
     bbox = torch.zeros((len(windows), n, 4), dtype=torch.long)
     mask = torch.zeros((len(windows), n), dtype=torch.long)
     types = torch.zeros((len(windows), n), dtype=torch.long)
@@ -173,13 +197,27 @@ def _forward(bundle: LayoutBundle, windows: list[Window]) -> list[Any]:
         mask[i, :k] = 1
         if w.token_type_ids is not None:
             types[i, :k] = torch.tensor(w.token_type_ids)
+    out: dict[str, Any] = {"input_ids": ids.to(device), "bbox": bbox.to(device),
+                           "attention_mask": mask.to(device)}
+    if template.token_types:
+        out["token_type_ids"] = types.to(device)
+    if images and all(w.image is not None for w in windows):
+        out["pixel_values"] = torch.stack([w.image for w in windows]).to(device, dtype)
+    if labels is not None:
+        lab = torch.full((len(windows), n), -100, dtype=torch.long)
+        for i, row in enumerate(labels):
+            lab[i, :len(row)] = torch.tensor(row)
+        out["labels"] = lab.to(device)
+    return out
+
+
+def _forward(bundle: LayoutBundle, windows: list[Window]) -> list[Any]:
+    """One padded batch through the model; per-window float32 numpy outputs."""
+    import torch
+
     dev = bundle.device
-    kwargs: dict[str, Any] = {"input_ids": ids.to(dev), "bbox": bbox.to(dev),
-                              "attention_mask": mask.to(dev)}
-    if bundle.template.token_types:
-        kwargs["token_type_ids"] = types.to(dev)
-    if bundle.uses_images and all(w.image is not None for w in windows):
-        kwargs["pixel_values"] = torch.stack([w.image for w in windows]).to(dev, bundle.dtype)
+    kwargs = collate(windows, bundle.template, device=dev, dtype=bundle.dtype,
+                     images=bundle.uses_images)
     with torch.inference_mode(), runtime.model_call(dev):
         out = bundle.model(**kwargs)
     if bundle.task == "qa":
@@ -216,6 +254,17 @@ class _LayoutEngine:
             raise UsageError(f"the {self.name} engine needs a model: --model HUB_ID_OR_DIR")
         self.model_name = name
         self.bundle = load_layout_model(name, self.task, settings)
+
+    @classmethod
+    def from_bundle(cls, bundle: LayoutBundle, settings: Settings | None = None) -> Any:
+        """An engine around a model already in memory (training evaluates through this)."""
+        from extractors.settings import Settings
+
+        engine = cls.__new__(cls)
+        engine.settings = settings or Settings()
+        engine.model_name = bundle.name
+        engine.bundle = bundle
+        return engine
 
     def _model_name(self, settings: Settings) -> str | None:
         return settings.model

@@ -159,6 +159,10 @@ def load_pretrained(loader: Callable[..., T], name: str, *, what: str = "weights
         return loader(source, local_files_only=local_only, **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         log.debug("loading %s of a model failed: %s", what, type(exc).__name__)
+        if local.is_dir():
+            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise DependencyMissing(f"cannot load {what} of the model in {name!r}: "
+                                    f"{type(exc).__name__}: {detail}", reason="model_missing") from exc
         raise DependencyMissing(missing_message(name, what) + f" ({type(exc).__name__})",
                                 reason="model_missing") from exc
 

@@ -209,10 +209,7 @@ def make_windows(
     With ``question_ids`` the windows are QA pairs (question first, then the page's words).
     """
     q = list(question_ids or [])
-    if q:
-        overhead = 3 + (1 if template.double_sep else 0) + len(q)
-    else:
-        overhead = 2
+    overhead = 3 + (1 if template.double_sep else 0) + len(q) if q else 2
     budget = max_tokens - overhead
     if budget < 1:
         raise ValueError("question too long for the model's window")
