@@ -1,0 +1,66 @@
+"""Dev-set accuracy must not drop: a small fixed subset (the first 10 SROIE receipts and the first
+3 FUNSD forms of ``../shared/datasets``, in ``labels.jsonl`` order), end to end with our OCR.
+
+The thresholds sit a few points below what the pipeline measured when they were set (the numbers
+are in THRESHOLDS' comments); raise them when the extractor improves, never lower them to make a
+change pass. Runs in well under a minute on 2 cores (13 pages of OCR; no cache is shared with other
+runs unless ``DOCAI_EVAL_TEST_CACHE`` points at a folder).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from extractors.eval_run import EvalRunner
+from extractors.evaluate import load_dataset, summarize
+from extractors.settings import Settings
+
+pytestmark = pytest.mark.tesseract
+
+N_SROIE = 10
+N_FUNSD = 3
+
+THRESHOLDS = {
+    # provisional (05:50): measured 0.5 / 0.8 / 0.6 / 0.1, overall 0.5, ANLS 0.7625, doc type 1.0,
+    # FUNSD kv F1 0.0595 with the rules extractor as it was then; raised at the end of the work
+    "sroie.total": 0.4,
+    "sroie.transaction_date": 0.7,
+    "sroie.merchant_name": 0.5,
+    "sroie.merchant_address": 0.0,
+    "sroie.overall_exact": 0.4,
+    "sroie.overall_anls": 0.7,
+    "sroie.doc_type": 0.9,
+    "funsd.kv_f1": 0.03,
+    "funsd.doc_type": 1.0,
+}
+
+
+def measure(datasets: Path, cache: Path | str) -> dict[str, float]:
+    """The subset's numbers, keyed like ``THRESHOLDS`` (one runner, both sets in one batch)."""
+    sroie = load_dataset(datasets / "sroie")[:N_SROIE]
+    funsd = load_dataset(datasets / "funsd")[:N_FUNSD]
+    runner = EvalRunner(Settings(workers=2), cache_dir=cache)
+    runner.check()
+    results = [r for r, _ in runner.run([*sroie, *funsd], workers=2)]
+    s = summarize(results[:N_SROIE])
+    f = summarize(results[N_SROIE:])
+    assert s["n_docs"] == N_SROIE and f["n_docs"] == N_FUNSD
+    got = {f"sroie.{name}": d["exact"] for name, d in s["fields"].items()}
+    got.update({
+        "sroie.overall_exact": s["overall"]["exact"],
+        "sroie.overall_anls": s["overall"]["anls"],
+        "sroie.doc_type": s["doc_type"]["accuracy"],
+        "funsd.kv_f1": f["key_values"]["f1"],
+        "funsd.doc_type": f["doc_type"]["accuracy"],
+    })
+    return got
+
+
+def test_dev_subset_accuracy(datasets: Path, tmp_path: Path) -> None:
+    got = measure(datasets, os.environ.get("DOCAI_EVAL_TEST_CACHE") or tmp_path / "cache")
+    print(got)
+    below = {k: (got[k], v) for k, v in THRESHOLDS.items() if got[k] < v}
+    assert not below, f"accuracy dropped (measured, threshold): {below}; all: {got}"
