@@ -8,7 +8,7 @@ APT_STAMP := .venv-apt-ok
 EXTRAS ?= models,semantic,export,report,samples,dask
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: setup system venv demo test test-all samples eval bench lint clean
+.PHONY: setup system venv demo test test-all samples eval bench lint clean golden
 
 ## setup: system packages (tesseract, poppler) + .venv with the docai console script
 setup: system venv
@@ -40,7 +40,7 @@ samples: setup
 
 ## demo: process the demo samples and print the summary table
 demo: setup
-	$(BIN)/docai process samples/demo --out out/demo
+	$(BIN)/docai process samples/ --out out/
 
 ## test: the test suite (CI runs exactly this)
 test: setup
@@ -66,3 +66,7 @@ lint: setup
 
 clean:
 	rm -rf out .pytest_cache
+
+## golden: regenerate samples/expected/ from the current pipeline (review the diff!)
+golden: setup
+	DOCAI_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/golden/test_demo_golden.py
