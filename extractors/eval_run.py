@@ -283,25 +283,36 @@ class EvalRunner:
                 "settings_hash": self.settings.output_hash(), "engine": pipe.engine_info()}
         key = self._doc_key(pre.sha256)
         stored = self.cache.get("docs", key)
+        doc: Document | None = None
         if stored is not None:
             try:
                 doc = Document.model_validate(stored)
-                return pipe.finish(pre, doc, base), "doc"
+                state = "doc"
             except ValueError:
-                pass
-        try:
-            pre, doc = pipe.load(path, source=src)
-        except Exception:
-            return pipe.process(path), "none"
-        if all(p.status == "ok" for p in doc.pages):
-            self.cache.put("docs", key, doc.model_dump(mode="json"))
-        state = "pages" if ocr.hits and not ocr.misses else "none"
+                doc = None
+        if doc is None:
+            try:
+                pre, doc = pipe.load(path, source=src)
+            except Exception:
+                return pipe.process(path), "none"  # the pipeline's own failure record
+            if all(p.status == "ok" for p in doc.pages):
+                self.cache.put("docs", key, doc.model_dump(mode="json"))
+            state = "pages" if ocr.hits and not ocr.misses else "none"
         return pipe.finish(pre, doc, base), state
 
     def run_one(self, example: Example) -> tuple[DocResult, Record]:
         """Process and score one example."""
         t0 = time.perf_counter()
-        record, state = self.process(example.path, example.file)
+        try:
+            record, state = self.process(example.path, example.file)
+        except Exception as exc:  # an engine bug fails this document, not the evaluation
+            from extractors.errors import outcome_for
+            from schemas.record import Record, Status
+
+            status, reason, message = outcome_for(exc)
+            log.warning("eval: a document failed with %s", type(exc).__name__)
+            record, state = Record(source=example.file, status=Status(status), reason=reason,
+                                   message=message), "none"
         result = evaluate_record(example, record)
         result.seconds = round(time.perf_counter() - t0, 3)
         result.cache = state

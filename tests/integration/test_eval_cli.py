@@ -192,6 +192,28 @@ def test_eval_diff(labelled: Path, engines: None, tmp_path: Path) -> None:
     assert missing.exit_code == 2
 
 
+class BrokenExtractor(LineExtractor):
+    """Crashes on one document: the evaluation must go on and count it as failed."""
+
+    def extract(self, doc: Any, doc_type: str) -> Extraction:
+        if "INV-002" in doc.text:
+            raise KeyError("bug")
+        return super().extract(doc, doc_type)
+
+
+def test_eval_engine_crash_fails_one_document(labelled: Path, engines: None, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry._REGISTRY["extract"], "evalbroken", BrokenExtractor)
+    for cache in ("--no-cache", "--cache"):
+        extra = [cache] if cache == "--no-cache" else [cache, str(tmp_path / "c")]
+        res = _eval(str(labelled), "--json", *extra, "--extract-engine", "evalbroken",
+                    "--classify-engine", "evaltest", "--workers", "1")
+        assert res.exit_code == 0, res.output
+        s = json.loads(res.stdout)
+        assert s["status"].get("failed") == 1 and s["n_docs"] == 3
+        assert s["worst"][0]["id"] == "b" and s["worst"][0]["score"] == 0.0
+
+
 def test_eval_usage_errors(tmp_path: Path) -> None:
     assert _eval(str(tmp_path / "nope")).exit_code == 2
     (tmp_path / "empty").mkdir()
