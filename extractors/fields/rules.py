@@ -29,9 +29,10 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from extractors.fields.kv import extract_key_values
 from extractors.registry import Extraction
 from schemas.document import Document, Page, Word, union_box
-from schemas.fields import Field, KeyValue, LineItem
+from schemas.fields import Field, LineItem
 from schemas.normalize import (
     NormalizationError,
     detect_currency,
@@ -413,7 +414,7 @@ class RulesExtractor:
             return Extraction()
         ctx = _Ctx(doc, lines)
         fields: dict[str, Field] = {}
-        kvs = _key_values(ctx)
+        kvs = extract_key_values(doc)
         if doc_type in ("invoice", "receipt", "other"):
             fields.update(_money_fields(ctx, doc_type))
             fields.update(_date_fields(ctx, doc_type))
@@ -1362,133 +1363,3 @@ def _line_items(ctx: _Ctx) -> list[LineItem]:
             li.description = _Cand("description", desc_txt, desc_txt, 0.6, d_line, d_pos).to_field()
         items.append(li)
     return items
-
-
-# --------------------------------------------------------------------------------------------
-# generic key-values
-# --------------------------------------------------------------------------------------------
-_KEY_COLON = re.compile(r"([A-Za-zÀ-ÿ][^:]{0,50}?)\s*:(?!\d{2})")
-
-
-@dataclass
-class _Seg:
-    """A run of words of one line, separated from its neighbours by a wide gap."""
-
-    ln: _L
-    pos: list[int]
-    text: str
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-
-def _page_segments(lines: list[_L]) -> list[_Seg]:
-    out = []
-    for ln in lines:
-        for seg in _segments(ln.words, 1.5):
-            ws = [ln.words[k] for k in seg]
-            out.append(_Seg(ln, seg, " ".join(w.text for w in ws), min(w.bbox[0] for w in ws),
-                            min(w.bbox[1] for w in ws), max(w.bbox[2] for w in ws),
-                            max(w.bbox[3] for w in ws)))
-    return out
-
-
-def _keyness(seg: _Seg) -> float:
-    """How much a segment reads as a field label (0: not at all)."""
-    t = seg.text.strip()
-    if _alpha(t) < 2 or len(t) > 60:
-        return 0.0
-    if t.endswith(":"):
-        return 1.0
-    hits = seg.ln.hits
-    s_a = seg.ln.starts[seg.pos[0]]
-    s_b = seg.ln.starts[seg.pos[-1]] + len(seg.ln.words[seg.pos[-1]].text)
-    if any(h.start <= s_a + 1 and h.end >= s_b - 1 and h.weight >= 0.6 and not h.field.startswith("_")
-           for h in hits):
-        return 0.8
-    words = t.split()
-    digits = sum(ch.isdigit() for ch in t)
-    if len(words) <= 5 and digits == 0 and not t.endswith((".", ",")):
-        upper = sum(ch.isupper() for ch in t) / max(1, _alpha(t))
-        return 0.5 if upper > 0.6 or t.endswith("?") or t[0].isupper() else 0.3
-    return 0.0
-
-
-def _kv(key: str, key_ws: list[Word], val: str, val_ws: list[Word], pno: int, strength: float
-        ) -> KeyValue | None:
-    if not re.search(r"\w", val) or not re.search(r"[^\W\d_]", key):
-        return None
-    ws = key_ws + val_ws
-    conf = sum(w.confidence for w in ws) / len(ws) * (0.4 + 0.5 * strength)
-    kb = union_box([w.box for w in key_ws])
-    vb = union_box([w.box for w in val_ws]) if val_ws else None
-    return KeyValue(key=key.strip().rstrip(":").strip(), value=val.strip(), confidence=round(conf, 4), page=pno,
-                    key_bbox=[int(v) for v in kb], value_bbox=[int(v) for v in vb] if vb else None)
-
-
-def _key_values(ctx: _Ctx) -> list[KeyValue]:
-    """Generic key-values: "Label: value" in a segment, or a label segment and the nearest value
-    segment to its right on the same row, else directly below it (multi-line values followed)."""
-    out: list[KeyValue | None] = []
-    for pno, lines in ctx.by_page.items():
-        segs = _page_segments(lines)
-        used: set[int] = set()
-        for i, sg in enumerate(segs):
-            ln = sg.ln
-            s_a = ln.starts[sg.pos[0]]
-            s_b = ln.starts[sg.pos[-1]] + len(ln.words[sg.pos[-1]].text)
-            text = ln.text[s_a:s_b]
-            # "Key: value [Key2: value2]" inside one segment
-            keys = [m for m in _KEY_COLON.finditer(text) if _alpha(m.group(1)) >= 2]
-            if keys and keys[0].start() == 0 and text[keys[0].end():].strip():
-                for n, m in enumerate(keys):
-                    end = keys[n + 1].start() if n + 1 < len(keys) else len(text)
-                    val = text[m.end():end].strip()
-                    if not val:
-                        continue
-                    kpos = ln.span_words(s_a + m.start(1), s_a + m.end(1))
-                    vpos = ln.span_words(s_a + m.end(), s_a + end)
-                    out.append(_kv(m.group(1), [ln.words[k] for k in kpos], val,
-                                   [ln.words[k] for k in vpos], pno, 1.0))
-                used.add(i)
-                continue
-            kn = _keyness(sg)
-            if kn < 0.5 or i in used:
-                continue
-            h = max(1.0, sg.y1 - sg.y0)
-            # value to the right on the same row
-            right = [o for j, o in enumerate(segs) if j != i and o.x0 >= sg.x1 - 2
-                     and _overlap(sg.y0, sg.y1, o.y0, o.y1) >= 0.5 and o.x0 - sg.x1 < 0.45 * ln.page.width]
-            right.sort(key=lambda o: o.x0)
-            if right and _keyness(right[0]) < 1.0 and (kn >= 0.8 or _keyness(right[0]) < 0.5):
-                o = right[0]
-                out.append(_kv(text, [ln.words[k] for k in sg.pos], o.text,
-                               [o.ln.words[k] for k in o.pos], pno, kn))
-                used.add(segs.index(o))
-                continue
-            if right:
-                continue
-            # value below, in the same column
-            below = [o for o in segs if o.y0 >= sg.y1 - 0.3 * h and o.y0 - sg.y1 < 1.6 * h
-                     and o.x1 > sg.x0 - 0.2 * (sg.x1 - sg.x0) and o.x0 < sg.x1 + 0.3 * (sg.x1 - sg.x0)
-                     and o.ln is not ln]
-            below.sort(key=lambda o: (o.y0, o.x0))
-            if not below or _keyness(below[0]) >= (0.8 if kn < 1.0 else 0.5):
-                continue
-            first = below[0]
-            parts = [first]
-            cur = first
-            while True:  # follow a multi-line value
-                nxt = [o for o in segs if o.y0 >= cur.y1 - 0.3 * h and o.y0 > cur.y0 + 0.5 * h
-                       and o.y0 - cur.y1 < 0.8 * h and o not in parts
-                       and _overlap(o.x0, o.x1, cur.x0, cur.x1) > 0.5 and o.ln is not cur.ln]
-                if not nxt or _keyness(nxt[0]) >= 0.8 or len(parts) >= 6:
-                    break
-                cur = min(nxt, key=lambda o: o.y0)
-                parts.append(cur)
-            val = " ".join(p.text for p in parts)
-            out.append(_kv(text, [ln.words[k] for k in sg.pos], val,
-                           [p.ln.words[k] for p in parts for k in p.pos], pno, kn * 0.9))
-            used.update(segs.index(p) for p in parts)
-    return [kv for kv in out if kv is not None]
