@@ -176,9 +176,27 @@ def _failure_record(path: Path, root: Path | None, sha: str, settings: Settings,
                   settings_hash=settings.output_hash(), size_bytes=size, media_type=media)
 
 
+_WARNED_DAEMON: list[bool] = []
+
+
+def _daemonic() -> bool:
+    """True in a daemonic process, which may not start worker processes (says so once)."""
+    import multiprocessing
+
+    if not multiprocessing.current_process().daemon:
+        return False
+    if not _WARNED_DAEMON:
+        _WARNED_DAEMON.append(True)
+        log.warning("daemonic process (a Dask worker?): documents run in-thread without process "
+                    "isolation; set DASK_DISTRIBUTED__WORKER__DAEMON=False on the workers")
+    return True
+
+
 def _run_document(path: Path, root: Path | None, sha: str, settings: Settings, *, isolate: bool,
                   gpu_limit: str | None, api_url: str | None) -> tuple[Record, int]:
     """The record of one document and the number of attempts it took."""
+    if isolate and _daemonic():
+        isolate = False  # e.g. a Dask worker with distributed.worker.daemon=True (its default)
     if not isolate:
         return get_pipeline(settings).process(path, root=root), 1
     from flows.worker import WorkerCrashed, process_in_worker
@@ -200,7 +218,7 @@ def _run_document(path: Path, root: Path | None, sha: str, settings: Settings, *
 def process_one(path: str | Path, root: str | Path | None, sha: str, out: str | Path,
                 settings: Settings, *, move: bool = False, isolate: bool = False,
                 gpu_limit: str | None = None, api_url: str | None = None,
-                final_attempt: bool = True) -> dict[str, Any]:
+                final_attempt: bool = True, write: bool = True) -> dict[str, Any]:
     """Process one document into the ledger (and quarantine); returns a small summary.
 
     Args:
@@ -214,6 +232,10 @@ def process_one(path: str | Path, root: str | Path | None, sha: str, out: str | 
         api_url: the Prefect API the workers use for that limit.
         final_attempt: when False, a transient failure raises ``TransientError`` (Prefect
             retries the task) instead of being written to the ledger.
+        write: append to the ledger here; when False the summary carries the record (JSON,
+            ``"record"``) for the flow process to append — one writer host for tasks running on
+            other machines (Dask) — and, with ``move``, the path to remove after that
+            (``"remove"``).
 
     Raises:
         TransientError: transient failure and not the final attempt.
@@ -242,22 +264,33 @@ def process_one(path: str | Path, root: str | Path | None, sha: str, out: str | 
             and not final_attempt):
         raise TransientError(f"document {(record.sha256 or sha or '-')[:12]}: transient failure")
     kept = quarantine(path, record, out, move=move)  # before the ledger: a kill re-does it
-    _ledger(out).append(record)
-    if kept is not None and move:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("document %s: could not remove the original (%s)",
-                        (record.sha256 or "-")[:12], exc.strerror)
+    extra: dict[str, Any] = {}
+    if write:
+        _ledger(out).append(record)
+        if kept is not None and move:
+            remove_original(path, record.sha256)
+    else:
+        extra["record"] = record.model_dump_json()
+        if kept is not None and move:
+            extra["remove"] = str(path)
     seconds = time.monotonic() - t0
     log.info("document %s: %s%s, %s pages, %.2fs", (record.sha256 or sha or "-")[:12],
              record.status.value, f" ({record.reason})" if record.reason else "",
              record.pages if record.pages is not None else "-", seconds)
     return {"sha256": record.sha256, "status": record.status.value, "reason": record.reason,
             "pages": record.pages or 0, "seconds": round(seconds, 3), "attempts": attempts,
-            "quarantined": kept is not None}
+            "quarantined": kept is not None, **extra}
+
+
+def remove_original(path: str | Path, sha: str | None) -> None:
+    """``--move``: remove a quarantined input from the inbox once its record is in the ledger."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("document %s: could not remove the original (%s)", (sha or "-")[:12],
+                    exc.strerror)
 
 
 def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -277,15 +310,17 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 def process_document(path: str, root: str | None, out: str, settings_json: str,
                      sha_prefix: str = "", sha: str = "", move: bool = False,
                      isolate: bool = False, gpu_limit: str | None = None,
-                     api_url: str | None = None) -> dict[str, Any]:
-    """Prefect task: one document into the ledger; returns a small summary (no document text)."""
+                     api_url: str | None = None, write: bool = True) -> dict[str, Any]:
+    """Prefect task: one document into the ledger; returns a small summary (no document text
+    unless ``write`` is False: then the flow process appends the record it returns)."""
     from prefect import get_run_logger
     from prefect.runtime import task_run
 
     settings = Settings.model_validate_json(settings_json)
     final = int(task_run.run_count or 1) > 1  # one retry (transient errors only)
     summary = process_one(path, root, sha, out, settings, move=move, isolate=isolate,
-                          gpu_limit=gpu_limit, api_url=api_url, final_attempt=final)
+                          gpu_limit=gpu_limit, api_url=api_url, final_attempt=final,
+                          write=write)
     get_run_logger().info("document %s: %s%s, %d pages, %.2fs", (summary["sha256"] or "-")[:12],
                           summary["status"],
                           f" ({summary['reason']})" if summary["reason"] else "",
@@ -480,13 +515,19 @@ def _submit_windowed(pending: list[InputFile], settings: Settings,
     """Submit one task per document, at most ``settings.workers`` in flight on a thread runner
     (a deployment's runner may have more threads than the run's settings ask for); progress is
     reported as each finishes. A fatal error (missing dependency, unwritable output) stops the
-    submission and is raised once the running tasks are done."""
+    submission and is raised once the running tasks are done.
+
+    On a thread runner the tasks append to the ledger themselves; on any other runner (Dask,
+    possibly on other machines) they return the record and this process appends it, so the
+    ledger has a single writer host even on a network file system."""
     from prefect.context import FlowRunContext
     from prefect.futures import wait
 
     ctx = FlowRunContext.get()
     runner = getattr(ctx, "task_runner", None)
-    window = settings.workers if isinstance(runner, ThreadPoolTaskRunner) else len(pending)
+    local = isinstance(runner, ThreadPoolTaskRunner)
+    window = settings.workers if local else len(pending)
+    ledger = _ledger(out)
     gate = threading.BoundedSemaphore(max(1, window))
     lock = threading.Lock()
     fatal: list[BaseException] = []
@@ -503,7 +544,14 @@ def _submit_windowed(pending: list[InputFile], settings: Settings,
                 log.warning("document task failed: %s", type(exc).__name__)
                 item = {"status": "failed", "sha256": None, "pages": 0}
             with lock:
+                record = item.pop("record", None)
+                if record is not None:  # a task on another machine: this process writes
+                    ledger.append(Record.model_validate_json(record))
+                    if item.get("remove"):
+                        remove_original(item.pop("remove"), item.get("sha256"))
                 progress(item)
+        except FATAL as exc:
+            fatal.append(exc)
         finally:
             gate.release()
 
@@ -515,7 +563,8 @@ def _submit_windowed(pending: list[InputFile], settings: Settings,
             break
         fut = process_document.submit(str(f.path), str(f.root) if f.root else None, str(out),
                                       s_json, sha_prefix=f.sha[:12], sha=f.sha, move=move,
-                                      isolate=isolate, gpu_limit=gpu_limit, api_url=api_url)
+                                      isolate=isolate, gpu_limit=gpu_limit, api_url=api_url,
+                                      write=local)
         fut.add_done_callback(done)
         futures.append(fut)
     wait(futures)

@@ -79,3 +79,24 @@ def test_deployment_registers_with_the_prefect_api(prefect_harness, tmp_path: Pa
     assert got.name == "nightly-test"
     assert [s.schedule.cron for s in got.schedules] == ["0 2 * * *"]
     assert got.parameters["out"] == str(tmp_path / "o")
+
+
+def test_prefect_yaml_deployments_point_at_the_flow_with_valid_parameters() -> None:
+    import yaml
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.schedules import validate_cron_string
+
+    from tests.conftest import REPO
+
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    assert spec["deployments"]
+    for dep in spec["deployments"]:
+        flow = load_flow_from_entrypoint(str(REPO / dep["entrypoint"]))
+        assert flow.name == "docai-process"
+        flow.validate_parameters(dep["parameters"])  # raises on unknown or mistyped parameters
+        for sched in dep["schedules"]:
+            if "cron" in sched:
+                validate_cron_string(sched["cron"])
+            else:
+                assert sched["interval"] > 0
+        assert dep["work_pool"]["name"] == "docai"
