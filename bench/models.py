@@ -77,7 +77,7 @@ def layoutlmv3_engine(size: str, device: Any, dtype: Any, batch_size: int, tmp: 
     tok = _bpe_tokenizer(tmp)
     labels = ["O"] + [f"{p}-{f}" for f in ("merchant_name", "total", "transaction_date", "item.amount")
                       for p in ("B", "I")]
-    dims = ({"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+    dims: dict[str, Any] = ({"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
              "intermediate_size": 3072, "coordinate_size": 128, "shape_size": 128}
             if size == "base" else
             {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
@@ -86,7 +86,7 @@ def layoutlmv3_engine(size: str, device: Any, dtype: Any, batch_size: int, tmp: 
                            patch_size=16, id2label=dict(enumerate(labels)),
                            label2id={v: k for k, v in enumerate(labels)}, **dims)
     model = LayoutLMv3ForTokenClassification(cfg)
-    model.to(device=device, dtype=dtype)
+    model.to(device=device, dtype=dtype)  # type: ignore[call-arg]
     ip = LayoutLMv3ImageProcessorPil(apply_ocr=False)
     return LayoutLMv3Extractor.from_bundle(make_bundle("bench/layoutlmv3", "token", model, tok, ip,
                                                        batch_size=batch_size))
@@ -122,11 +122,11 @@ def donut_engine(size: str, device: Any, dtype: Any, batch_size: int, tmp: str,
                       decoder_attention_heads=heads, encoder_attention_heads=heads,
                       decoder_ffn_dim=ffn, encoder_ffn_dim=ffn, max_position_embeddings=1536,
                       is_decoder=True, add_cross_attention=True, pad_token_id=tok.pad_token_id,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)  # type: ignore[call-arg]
     model = VisionEncoderDecoderModel(encoder=DonutSwinModel(enc), decoder=MBartForCausalLM(dec))
     model.config.decoder_start_token_id = tok.bos_token_id
     model.config.pad_token_id = tok.pad_token_id
-    model.to(device=device, dtype=dtype).eval()
+    model.to(device=device, dtype=dtype).eval()  # type: ignore[call-arg]
     ip = DonutImageProcessorPil(size={"height": image[0], "width": image[1]}, do_align_long_axis=False)
     bundle = DonutBundle("bench/donut", model, tok, ip, device, dtype, ["<s_cord-v2>"], 1536)
     bundle.runner = runtime.BatchRunner(lambda it: _generate(bundle, it), batch_size)

@@ -186,7 +186,8 @@ def assemble(
 def _pair_key_values(entities: list[Entity], words: list[Word], page_no: int,
                      doc_type: str | None) -> list[KeyValue]:
     """FUNSD-style ``question``/``answer`` entities → key-values (nearest answer right or below)."""
-    keys, values = [], []
+    keys: list[tuple[Entity, tuple[float, float, float, float]]] = []
+    values: list[tuple[Entity, tuple[float, float, float, float]]] = []
     for e in entities:
         target = entity_target(e.name, doc_type)
         if target and target[0] == "kv" and target[1] in ("key", "value"):

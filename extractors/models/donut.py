@@ -177,7 +177,7 @@ def load_donut(name: str, settings: Settings) -> DonutBundle:
         tokenizer = runtime.load_pretrained(tf.AutoTokenizer.from_pretrained, name, what="tokenizer")
         image_processor = runtime.load_pretrained(tf.AutoImageProcessor.from_pretrained, name,
                                                   what="image processor")
-        model.to(device=device, dtype=dtype)
+        model.to(device=device, dtype=dtype)  # type: ignore[call-arg]
         model.eval()
         max_pos = int(getattr(model.config.decoder, "max_position_embeddings", 768) or 768)
         bundle = DonutBundle(name, model, tokenizer, image_processor, device, dtype,
@@ -442,6 +442,8 @@ class DonutQA(_DonutEngine):
                                   bbox=where[1] if where else None, engine=self.name,
                                   words=where[2].split() if where else []))
         answers.sort(key=lambda a: -a.confidence)
-        seen: set[str] = set()
-        unique = [a for a in answers if not (a.answer in seen or seen.add(a.answer or ""))]
+        unique: list[Answer] = []
+        for a in answers:
+            if all(a.answer != b.answer for b in unique):
+                unique.append(a)
         return unique[: max(1, top_k)] or [Answer(answer=None, engine=self.name)]

@@ -139,7 +139,8 @@ class TrainReport:
 # ---------------------------------------------------------------------------------------------
 # documents
 # ---------------------------------------------------------------------------------------------
-def _split_line(box: tuple[float, float, float, float], text: str) -> list[tuple[str, tuple[float, ...]]]:
+def _split_line(box: tuple[float, float, float, float], text: str
+                ) -> list[tuple[str, tuple[float, float, float, float]]]:
     """Words of a transcribed line with boxes shared out by character count."""
     words = text.split()
     if not words:
@@ -147,7 +148,8 @@ def _split_line(box: tuple[float, float, float, float], text: str) -> list[tuple
     x0, y0, x1, y1 = box
     total = sum(len(w) for w in words) + len(words) - 1
     per = (x1 - x0) / max(total, 1)
-    out, pos = [], 0
+    out: list[tuple[str, tuple[float, float, float, float]]] = []
+    pos = 0
     for w in words:
         out.append((w, (x0 + pos * per, y0, x0 + (pos + len(w)) * per, y1)))
         pos += len(w) + 1
@@ -186,16 +188,16 @@ def dataset_document(example: Example) -> tuple[Document, list[str] | None] | No
         from extractors.evaluate import read_box_csv
 
         for box, text in read_box_csv(example.ocr_lines):
-            for w, b in _split_line(box, text):
-                words.append(Word.from_pixels(w, b, page_width=width, page_height=height))  # type: ignore[arg-type]
+            for text_w, b in _split_line(box, text):
+                words.append(Word.from_pixels(text_w, b, page_width=width, page_height=height))
     page = Page(number=1, width=width, height=height, words=words, text_source="ocr",
                 engine="dataset")
     laid = build_layout(page)
     if tags is not None:  # build_layout returns words in reading order: carry tags by (text, box)
         queue: dict[tuple[str, tuple[int, ...]], list[str]] = {}
-        for w, t in zip(words, tags, strict=True):
-            queue.setdefault((w.text, tuple(w.box)), []).append(t)
-        tags = [(queue.get((w.text, tuple(w.box))) or ["O"]).pop(0) for w in laid.words]
+        for word, t in zip(words, tags, strict=True):
+            queue.setdefault((word.text, tuple(word.box)), []).append(t)
+        tags = [(queue.get((wd.text, tuple(wd.box))) or ["O"]).pop(0) for wd in laid.words]
     doc = Document(source=example.file, sha256=sha256_file(example.path),
                    media_type=_MEDIA.get(example.path.suffix.lower(), "image/png"), pages=[laid])
     return doc, tags
