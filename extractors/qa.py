@@ -148,8 +148,8 @@ _LEAD = re.compile(
     r"(?:(?P<wh>what|which|who|whom|whose|when|where|how much|how many|how old|how long|"
     r"quel|quelle|quels|quelles|qui|quand|combien|wer|wann|wo|was|welche[rsmn]?|wie hoch|"
     r"wie viel|wieviel|wie lautet|wie)\b"
-    r"(?:\s*(?:'s|’s|is|are|was|were|does|do|did|will|ist|sind|war|lautet|est|sont|etait|"
-    r"s'agit-il de))?"
+    r"(?:'s|’s|\s+(?:is|are|was|were|does|do|did|will|ist|sind|war|lautet|est|sont|etait|"
+    r"s'agit-il de)\b)?"
     r"|(?:give|tell|show|find|get|read|extract)(?:\s+me)?)\s*",
     re.IGNORECASE,
 )
@@ -267,10 +267,8 @@ def label_phrase(question: str) -> tuple[str, str | None]:
                flags=re.IGNORECASE)
     q = _TAIL.sub("", q).strip()
     # "When is the invoice due" → "invoice due"; "How much is the total" → "total"
-    if wh in _WH_LABEL and not q:
+    if wh in _WH_LABEL:  # "How old is the sender?" asks for an age: look for "Age"
         q = _WH_LABEL[wh]
-    elif wh in _WH_LABEL:
-        q = f"{_WH_LABEL[wh]} {q}" if not q.lower().startswith(_WH_LABEL[wh]) else q
     return q.strip(" :"), wh  # the colon of a copied label ("Date:") is not part of the phrase
 
 
@@ -368,7 +366,7 @@ def parse_question(question: str, *, use_semantic: bool | None = None) -> Query:
         else:
             for name, s in sem.items():
                 # cosine ≥ 0.75 between a question phrase and a synonym is a reliable match
-                scores[name] = max(scores[name], min(1.0, (s - 0.75) / 0.25 * 0.15 + 0.85)
+                scores[name] = max(scores.get(name, 0.0), min(1.0, (s - 0.75) / 0.25 * 0.15 + 0.85)
                                    if s >= 0.75 else 0.0)
     if kind is not None:  # the question word narrows the field: "when" → a date field
         for name in scores:
@@ -453,6 +451,9 @@ def _trim_to_kind(words: list[Word], kind: str | None) -> list[Word]:
     if kind == "id":
         hits = [w for w in words if re.search(r"\d", w.text)]
         return hits[:1] or words[:1]
+    if kind == "number":
+        hits = [i for i, w in enumerate(words) if re.search(r"\d", w.text)]
+        return words[hits[0]:hits[-1] + 1] if hits else words
     return words
 
 
@@ -510,7 +511,28 @@ class _PageIndex:
     spans: list[tuple[int, list[int], str]]  # (page index, word ids, normalised text)
 
 
+_SPANS: OrderedDict[tuple[str, int, int, int], list[tuple[int, list[int], str]]] = OrderedDict()
+_SPANS_LOCK = threading.Lock()
+
+
 def _page_spans(doc: Document, max_len: int) -> list[tuple[int, list[int], str]]:
+    """Word n-grams (up to ``max_len`` words, within a line) of every page, normalised; cached
+    for the last few documents (several questions about one document reuse them)."""
+    key = (doc.sha256, len(doc.pages), doc.n_words, max_len)
+    with _SPANS_LOCK:
+        hit = _SPANS.get(key)
+        if hit is not None:
+            _SPANS.move_to_end(key)
+            return hit
+    spans = _compute_spans(doc, max_len)
+    with _SPANS_LOCK:
+        _SPANS[key] = spans
+        while len(_SPANS) > 16:
+            _SPANS.popitem(last=False)
+    return spans
+
+
+def _compute_spans(doc: Document, max_len: int) -> list[tuple[int, list[int], str]]:
     spans: list[tuple[int, list[int], str]] = []
     for pi, page in enumerate(doc.pages):
         for line in page.lines:
@@ -588,11 +610,12 @@ def _semantic_hits(doc: Document, phrases: list[str],
 
     # only label-like spans: the first words of a line, or ending with a colon
     cands: list[tuple[int, list[int], str]] = []
+    starts = {(pi, line.word_ids[0]) for pi, page in enumerate(doc.pages) for line in page.lines
+              if line.word_ids}
     for pi, ids, norm in spans:
-        page = doc.pages[pi]
-        last = page.words[ids[-1]].text
-        first_of_line = any(line.word_ids and line.word_ids[0] == ids[0] for line in page.lines)
-        if (first_of_line or last.endswith(":")) and len(ids) <= 4 and _LETTERS.search(norm):
+        last = doc.pages[pi].words[ids[-1]].text
+        if ((pi, ids[0]) in starts or last.endswith(":")) and len(ids) <= 4 \
+                and _LETTERS.search(norm):
             cands.append((pi, ids, norm))
     if not cands:
         return
@@ -634,20 +657,38 @@ def _v_overlap(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / max(1.0, min(a[3] - a[1], b[3] - b[1])) if inter > 0 else 0.0
 
 
-def _cut_value(row: list[Word], h: float, kind: str | None, *, first_gap: bool = True) -> list[Word]:
-    """The value at the start of ``row``: up to a wide gap or the next label."""
+_FILL = re.compile(r"^[_\-—–.|:=~*•·]+$")
+
+
+def _clean(words: Sequence[Word]) -> list[Word]:
+    """Drop fill-in rules and stray punctuation (``____``, ``--``, ``|``) from a value's words."""
+    return [w for w in words if not _FILL.match(w.text)]
+
+
+def _text(words: Sequence[Word]) -> str:
+    """A value's text: words joined, form underscores and stray edge punctuation stripped."""
+    parts = [w.text.strip("_|") for w in words]
+    text = " ".join(p for p in parts if p)
+    return text.strip(" _|;,~").lstrip(":").strip()
+
+
+def _cut_value(row: list[Word], h: float, kind: str | None) -> list[Word]:
+    """The value at the start of ``row``: up to a wide gap or the next label.
+
+    Label words right after the label (``BY:`` after a hit on ``INITIATED``) are skipped.
+    """
     out: list[Word] = []
     for w in row:
+        if not out and (_FILL.match(w.text) or _is_label_word(w.text)):
+            continue
         if out:
             gap = w.bbox[0] - out[-1].bbox[2]
-            if gap > 2.2 * h and kind not in ("money",):
+            if gap > 2.2 * h:
                 break
             if _is_label_word(w.text):
                 break
-        elif w.text in (":", "-", "|", "=", "#", ".", "—", "–"):
-            continue
         out.append(w)
-    return out
+    return _clean(out)
 
 
 def read_value(page: Page, label_ids: list[int], kind: str | None = None,
@@ -682,7 +723,7 @@ def read_value(page: Page, label_ids: list[int], kind: str | None = None,
 
     # below, in the label's column
     below = _below(page, lb, h, ids)
-    if below:
+    if below and not _is_label_word(below[0][0].text):  # a row starting with a label is its own
         first = below[0]
         if kind in ("money", "date", "time", "id", "number", "phone"):
             value = _best_typed(first, h, kind)
@@ -699,12 +740,16 @@ def _best_typed(row: list[Word], h: float, kind: str) -> list[Word]:
     """The first run of words in ``row`` that holds a value of ``kind`` (trimmed to it)."""
     segments: list[list[Word]] = []
     for w in row:
+        if _FILL.match(w.text) or (not segments or segments[-1] == []) and _is_label_word(w.text):
+            if segments and segments[-1]:
+                segments.append([])
+            continue
         if segments and w.bbox[0] - segments[-1][-1].bbox[2] <= 1.5 * h \
                 and not _is_label_word(w.text):
             segments[-1].append(w)
         else:
             segments.append([w])
-    for seg in segments[:4]:
+    for seg in [g for g in segments if g][:4]:
         text = " ".join(w.text for w in seg)
         if kind_score(text, kind) >= 1.0:
             return _trim_to_kind(seg, kind)
@@ -740,18 +785,22 @@ def _below(page: Page, lb: Sequence[float], h: float, ids: set[int]) -> list[lis
 
 def _continuation(page: Page, value: list[Word], lb: Sequence[float], h: float, ids: set[int],
                   *, below: bool = False, max_lines: int = 8) -> list[Word]:
-    """Following lines that continue ``value`` (aligned with it, close below, not a new label)."""
+    """Following lines that continue ``value``: aligned with it, close below, no label before or
+    at their start (a new row of the form), and in the same layout block."""
     words = page.words
+    index = {id(w): i for i, w in enumerate(words)}
     used = {id(w) for w in value}
     vb = union_box([w.bbox for w in value])
     x0 = vb[0]
     right = max(vb[2], x0 + 3 * h)
     out: list[Word] = []
     last = vb
+    block_of = _block_index(page)
+    blocks = {block_of.get(index[id(w)]) for w in value}
     for _ in range(max_lines):
-        nxt = [w for i, w in enumerate(words) if i not in ids and id(w) not in used
-               and last[3] - 0.3 * h <= w.bbox[1] <= last[3] + 1.1 * h
-               and w.bbox[2] > x0 - 0.5 * h]
+        band = [w for i, w in enumerate(words) if i not in ids and id(w) not in used
+                and last[3] - 0.3 * h <= w.bbox[1] <= last[3] + 1.1 * h]
+        nxt = [w for w in band if w.bbox[2] > x0 - 0.5 * h]
         if not nxt:
             break
         nxt.sort(key=lambda w: w.bbox[0])
@@ -761,6 +810,11 @@ def _continuation(page: Page, value: list[Word], lb: Sequence[float], h: float, 
         if not below and first.bbox[0] < lb[0] + h:
             break  # back at the label's margin: a new row of the form
         if _is_label_word(first.text) or first.bbox[0] > right:
+            break
+        if any(w.bbox[2] <= x0 - 0.5 * h and w.bbox[0] >= lb[0] - 2 * h
+               and _v_overlap(w.bbox, first.bbox) >= 0.5 and not _FILL.match(w.text) for w in band):
+            break  # something printed left of the value on that row: its own label
+        if block_of and block_of.get(index[id(first)]) not in blocks:
             break
         row = [w for w in nxt if _v_overlap(w.bbox, first.bbox) >= 0.5]
         run = [row[0]]
@@ -772,6 +826,16 @@ def _continuation(page: Page, value: list[Word], lb: Sequence[float], h: float, 
         used.update(id(w) for w in run)
         last = union_box([w.bbox for w in run])
         right = max(right, last[2])
+    return _clean(out)
+
+
+def _block_index(page: Page) -> dict[int, int]:
+    """Word index → block index (empty when the page has no blocks)."""
+    out: dict[int, int] = {}
+    for b, block in enumerate(page.blocks):
+        for li in block.line_ids:
+            for wi in page.lines[li].word_ids:
+                out[wi] = b
     return out
 
 
@@ -811,6 +875,13 @@ class RulesQA:
         self.use_semantic = use_semantic
         self._cache: OrderedDict[tuple[str, int, int], _Analysis] = OrderedDict()
         self._lock = threading.Lock()
+
+    def share_engines(self, classifier: Any, extractor: Any) -> None:
+        """Use these classifier and extractor (e.g. a pipeline's, already built) from now on."""
+        self._classifier = classifier
+        self._extractor = extractor
+        with self._lock:
+            self._cache.clear()
 
     # engines, built lazily (a missing extractor leaves layout search working)
     def _engine(self, kind: str) -> Any:
@@ -960,7 +1031,7 @@ class RulesQA:
         for hit in hits:
             page = doc.pages[hit.page]
             for words, where, pos in read_value(page, hit.word_ids, kind):
-                text = " ".join(w.text for w in words).strip()
+                text = _text(words)
                 if not text:
                     continue
                 ks = kind_score(text, kind)

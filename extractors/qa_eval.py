@@ -16,9 +16,9 @@ Supported layouts (detected from the folder):
   ``python -m samples.generate``): invoice number, dates, totals, PO number, vendor.
 - **DocVQA-style** (``labels.jsonl`` rows with ``question`` and ``answers``, e.g. ``funsd_vqa``).
 
-OCR is the slow part, so loaded :class:`~schemas.document.Document` objects are cached as JSON per
-file sha256 and OCR settings (``~/.cache/docai/documents`` unless told otherwise); the layout is
-rebuilt on load, so layout changes take effect without re-OCR.
+OCR is the slow part, so loaded :class:`~schemas.document.Document` objects are cached per file
+sha256 (:class:`DocumentCache`, in the cache folder ``docai eval`` uses, sharing its page cache);
+the layout is rebuilt on every load, so layout changes take effect without re-OCR.
 
 >>> round(anls("9.00", ["9.00"]), 2), round(anls("RM9.00", ["9.00"]), 2), anls(None, ["x"])
 (1.0, 0.67, 0.0)
@@ -26,10 +26,12 @@ rebuilt on load, so layout changes take effect without re-OCR.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.errors import UsageError
-from extractors.settings import PIPELINE_VERSION, Settings
+from extractors.settings import Settings
 from schemas.document import Document
 
 __all__ = [
@@ -223,51 +225,88 @@ def load_examples(dataset_dir: str | Path) -> list[QAExample]:
 
 # -- document cache ---------------------------------------------------------------------------
 def default_cache_dir() -> Path:
-    """``$DOCAI_CACHE_DIR`` or ``~/.cache/docai/documents``."""
+    """``$DOCAI_CACHE_DIR``, else the cache ``docai eval`` uses (``~/.cache/docai/eval``)."""
     env = os.environ.get("DOCAI_CACHE_DIR")
     if env:
         return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "docai" / "documents"
+    from extractors.eval_run import default_cache_dir as eval_cache_dir
+
+    return eval_cache_dir()
 
 
-def _ocr_key(settings: Settings) -> str:
-    keep = {k: getattr(settings, k) for k in ("ocr_engine", "lang", "dpi", "psm", "min_text_chars",
-                                              "upscale_below_dpi", "max_pages")}
-    keep["v"] = PIPELINE_VERSION
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
+_READING = ("extractors.preflight", "extractors.pages", "schemas.document")
+"""Modules whose code changes what is read from a file (layout is rebuilt on every load)."""
 
 
 class DocumentCache:
-    """Loaded documents as JSON files keyed by file sha256 and the OCR settings.
+    """Loaded documents, cached as gzip'd JSON per file sha256 (``cache_dir/qa-docs``).
+
+    The key holds the settings that change reading, the OCR engine's version and the source code
+    of the reading modules, so a code change is a miss, never a stale hit. On a miss the file is
+    loaded through ``Pipeline.load`` with the OCR engine wrapped in the page cache that
+    ``docai eval`` shares (:class:`extractors.eval_run.CachingOcr`), so a miss after a change to
+    page reading rarely runs Tesseract again. The layout (lines, blocks) is rebuilt on every load.
 
     Args:
-        load: reads a file into a Document (e.g. ``lambda p: Pipeline(s).load(p)[1]``).
-        settings: the run's settings (their OCR part is in the key).
-        cache_dir: folder for the JSON files; ``None`` disables caching.
+        settings: the run's settings.
+        cache_dir: cache root; ``None`` disables caching (every ``get`` loads the file).
+        pipeline: the pipeline to load with (built on the first miss when not given).
     """
 
-    def __init__(self, load: Callable[[Path], Document], settings: Settings,
-                 cache_dir: str | Path | None) -> None:
-        self._load = load
-        self.key = _ocr_key(settings)
+    def __init__(self, settings: Settings, cache_dir: str | Path | None, *,
+                 pipeline: Any = None) -> None:
+        self.settings = settings
         self.dir = Path(cache_dir) if cache_dir is not None else None
+        self._pipeline = pipeline
+        self._salt: str | None = None
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
+    @property
+    def pipeline(self) -> Any:
+        """The pipeline that reads files (built lazily)."""
+        with self._lock:
+            if self._pipeline is None:
+                from extractors.pipeline import Pipeline
+
+                self._pipeline = Pipeline(self.settings)
+            return self._pipeline
+
+    def _key(self, sha: str) -> str:
+        if self._salt is None:
+            import importlib
+
+            from extractors.eval_run import _engine_version, _source_digest, read_settings_hash
+
+            ocr = self.pipeline.ocr
+            mods = [importlib.import_module(m) for m in _READING]
+            ocr_mod = importlib.import_module(type(ocr).__module__)
+            self._salt = "|".join([_engine_version(ocr), read_settings_hash(self.settings),
+                                   _source_digest([*mods, ocr_mod])])
+        return hashlib.sha256(f"qa|{self._salt}|{sha}".encode()).hexdigest()
+
     def get(self, path: str | Path) -> Document:
-        """The document of ``path``, from the cache when present (its layout rebuilt)."""
+        """The document of ``path`` (from the cache when present), layout freshly built.
+
+        Raises:
+            InputRejected: the file is bad (as :meth:`Pipeline.load`).
+        """
         from extractors.layout import build_layout
         from extractors.preflight import sha256_file
 
         path = Path(path)
         if self.dir is None:
             self.misses += 1
-            return self._load(path)
-        sha = sha256_file(path)
-        file = self.dir / f"{sha}-{self.key}.json"
-        if file.exists():
+            return self.pipeline.load(path)[1]
+        from extractors.eval_run import CachingOcr, EvalCache
+
+        store = EvalCache(self.dir)
+        key = self._key(sha256_file(path))
+        stored = store.get("qa-docs", key)
+        if stored is not None:
             try:
-                doc = Document.model_validate_json(file.read_bytes())
+                doc = Document.model_validate(stored)
             except ValueError:
                 doc = None
             if doc is not None:
@@ -275,10 +314,11 @@ class DocumentCache:
                 pages = [build_layout(p) if p.status == "ok" else p for p in doc.pages]
                 return doc.model_copy(update={"pages": pages, "source": path.name})
         self.misses += 1
-        doc = self._load(path)
-        from extractors.fsutil import atomic_write_text
-
-        atomic_write_text(file, doc.model_dump_json())
+        pipe = copy.copy(self.pipeline)  # shares the engines; only the OCR wrapper differs
+        pipe.ocr = CachingOcr(self.pipeline.ocr, store, self.settings)
+        _, doc = pipe.load(path)
+        if all(p.status == "ok" for p in doc.pages):
+            store.put("qa-docs", key, doc.model_dump(mode="json"))
         return doc
 
 
@@ -332,7 +372,6 @@ def evaluate_qa(
         The :class:`QAReport`.
     """
     from extractors import registry
-    from extractors.pipeline import Pipeline
 
     settings = settings or Settings()
     examples = load_examples(dataset_dir)
@@ -345,15 +384,7 @@ def evaluate_qa(
     docs = list(by_doc)[:limit] if limit else list(by_doc)
     if engine is None:
         engine = registry.create("qa", settings.qa_engine, settings)
-    pipelines: list[Pipeline] = []
-
-    def load(path: Path) -> Document:
-        if not pipelines:  # built on the first cache miss only
-            pipelines.append(Pipeline(settings))
-        return pipelines[0].load(path)[1]
-
-    cache = DocumentCache(load, settings,
-                          default_cache_dir() if cache_dir == "default" else cache_dir)
+    cache = DocumentCache(settings, default_cache_dir() if cache_dir == "default" else cache_dir)
     report = QAReport(dataset=str(dataset_dir), engine=getattr(engine, "name", "?"))
     sums: dict[str, list[float]] = defaultdict(list)
     t0 = time.perf_counter()

@@ -1,0 +1,405 @@
+"""Rules QA: question understanding, layout search, fields/line items, "I don't know", ANLS."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from extractors.layout import build_layout
+from extractors.qa import (
+    RulesQA,
+    find_labels,
+    kind_score,
+    label_phrase,
+    money_value,
+    norm_label,
+    parse_question,
+    read_value,
+)
+from extractors.qa_eval import anls, funsd_pairs, funsd_question, load_examples, nls
+from extractors.registry import Extraction
+from schemas.document import Document, Page, Word
+from schemas.fields import Field, KeyValue, LineItem
+
+CHAR_W = 12.0
+LINE_H = 24.0
+
+
+def page_of(items: list[tuple[str, float, float]], *, number: int = 1, width: float = 1000,
+            height: float = 1400) -> Page:
+    """A laid-out page from ``(text, x, y)`` runs; each run is split into words (12 px/char)."""
+    words: list[Word] = []
+    for text, x, y in items:
+        for tok in text.split():
+            w = CHAR_W * len(tok)
+            words.append(Word.from_pixels(tok, (x, y, x + w, y + LINE_H), page_width=width,
+                                          page_height=height, confidence=0.95))
+            x += w + CHAR_W
+    return build_layout(Page(number=number, width=width, height=height, words=words,
+                             text_source="ocr", engine="test"))
+
+
+def doc_of(*pages: Page, sha: str = "ab" * 32) -> Document:
+    return Document(source="t.png", sha256=sha, media_type="image/png", pages=list(pages))
+
+
+def box_of(page: Page, text: str) -> tuple[int, int, int, int]:
+    """0–1000 box of the (first) word ``text`` on ``page``."""
+    return next(w.box for w in page.words if w.text == text)
+
+
+FORM = [
+    ("ACME Tools GmbH", 60, 40),
+    ("Invoice No: INV-2024-017", 560, 120),
+    ("Date: 12.03.2024", 560, 160),
+    ("Sender: Jane Roe", 60, 240),
+    ("Age: 42", 60, 280),
+    ("Remarks: handle with care and keep", 60, 360),
+    ("the parcel dry at all times", 192, 390),
+    ("Signed: J. Roe", 60, 440),
+    ("Quantity", 600, 520),
+    ("17 boxes", 600, 552),
+    ("Total: 1,234.50 EUR", 560, 700),
+]
+
+
+@pytest.fixture()
+def form_doc() -> Document:
+    return doc_of(page_of(FORM))
+
+
+@pytest.fixture()
+def layout_qa() -> RulesQA:
+    """Layout search only (no classifier/extractor, no MiniLM): fast and deterministic."""
+    return RulesQA(None, classifier=False, extractor=False, use_semantic=False)
+
+
+# -- question understanding -----------------------------------------------------------------
+@pytest.mark.parametrize(("question", "label", "wh"), [
+    ("What is the invoice number?", "invoice number", "what"),
+    ("what's the total amount on this invoice?", "total amount", "what"),
+    ("Who is the sender?", "sender", "who"),
+    ("How old is the sender?", "age", "how old"),
+    ("Was ist die Rechnungsnummer?", "Rechnungsnummer", "was"),
+    ("Quelle est la date de facture ?", "date de facture", "quelle"),
+    ("Date:", "Date", None),
+])
+def test_label_phrase(question, label, wh):
+    assert label_phrase(question) == (label, wh)
+
+
+@pytest.mark.parametrize(("question", "field"), [
+    ("What is the invoice number?", "invoice_id"),
+    ("What is the Invoice #?", "invoice_id"),
+    ("What is the PO number?", "po_number"),
+    ("When is the invoice due?", "due_date"),
+    ("How much is the total?", "total"),
+    ("What is the VAT amount?", "tax_total"),
+    ("What is the amount due?", "amount_due"),
+    ("Who is the vendor?", "vendor_name"),
+    ("Was ist die Rechnungsnummer?", "invoice_id"),
+    ("Quel est le montant total ?", "total"),
+    ("What is the company name?", "vendor_name"),
+])
+def test_question_maps_to_canonical_field(question, field):
+    q = parse_question(question, use_semantic=False)
+    assert q.field == field or field in dict(q.fields)
+
+
+@pytest.mark.parametrize("question", ["What is the TAR?", "What is the Brand?",
+                                      "What is the Remarks?"])
+def test_non_field_questions_have_no_field(question):
+    assert parse_question(question, use_semantic=False).field is None
+
+
+def test_line_item_questions():
+    q = parse_question("What is the quantity of item 2?", use_semantic=False)
+    assert (q.item, q.item_field, q.kind) == (1, "quantity", "number")
+    q = parse_question("What is the unit price of the first line?", use_semantic=False)
+    assert (q.item, q.item_field) == (0, "unit_price")
+    q = parse_question("What is the description of the last item?", use_semantic=False)
+    assert (q.item, q.item_field) == (-1, "description")
+
+
+def test_wh_word_sets_expected_kind():
+    assert parse_question("When was it paid?", use_semantic=False).kind == "date"
+    assert parse_question("How much is the deposit?", use_semantic=False).kind == "money"
+    assert parse_question("Who signed?", use_semantic=False).kind == "name"
+
+
+def test_norm_label_and_kinds():
+    assert norm_label("Invoice #:") == norm_label("Invoice No.") == "invoice no"
+    assert norm_label("Fälligkeitsdatum") == "faelligkeitsdatum"
+    assert kind_score("12.50", "money") == 1.0 and kind_score("Total", "money") == 0.0
+    assert kind_score("12/03/2024", "date") == 1.0 and kind_score("Jane", "date") == 0.0
+    assert money_value("RM 33,90") == "33.90"
+    assert money_value("1.234,56 €") == "1234.56"
+    assert money_value("$1,234.56") == "1234.56"
+    assert money_value("n/a") is None
+
+
+# -- layout search ----------------------------------------------------------------------------
+def test_find_labels_exact_and_fuzzy(form_doc):
+    hit = find_labels(form_doc, ["invoice number"])[0]
+    assert hit.text == "Invoice No:" and hit.score == 1.0
+    hit = find_labels(form_doc, ["Remarks"])[0]
+    assert hit.text == "Remarks:"
+    assert find_labels(form_doc, ["IBAN"]) == []
+
+
+def test_read_value_right_same_row(form_doc):
+    page = form_doc.pages[0]
+    hit = find_labels(form_doc, ["Date"])[0]
+    (words, where, _), *_ = read_value(page, hit.word_ids, "date")
+    assert where == "right" and [w.text for w in words] == ["12.03.2024"]
+
+
+def test_read_value_below_in_column(form_doc):
+    page = form_doc.pages[0]
+    hit = find_labels(form_doc, ["Quantity"])[0]
+    vals = read_value(page, hit.word_ids, None)
+    assert [(" ".join(w.text for w in ws), where) for ws, where, _ in vals] == [("17 boxes", "below")]
+
+
+def test_read_value_multiline_stops_at_next_label(form_doc):
+    page = form_doc.pages[0]
+    hit = find_labels(form_doc, ["Remarks"])[0]
+    words, where, _ = read_value(page, hit.word_ids, None)[0]
+    text = " ".join(w.text for w in words)
+    assert text == "handle with care and keep the parcel dry at all times"
+    assert "Signed:" not in text
+
+
+# -- answers ----------------------------------------------------------------------------------
+def test_layout_answer_with_box(form_doc, layout_qa):
+    page = form_doc.pages[0]
+    a = layout_qa.answer(form_doc, "What is the invoice number?")[0]
+    assert a.answer == "INV-2024-017"
+    assert a.page == 1 and a.bbox == list(box_of(page, "INV-2024-017"))
+    assert a.confidence >= 0.8 and a.engine == "rules" and a.words == ["INV-2024-017"]
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Who is the sender?", "Jane Roe"),
+    ("How old is the sender?", "42"),
+    ("What is the date?", "12.03.2024"),
+    ("What is the total?", "1234.50"),
+    ("What is the Quantity?", "17 boxes"),
+    ("Who signed?", "J. Roe"),
+])
+def test_layout_answers_non_field_and_field_questions(form_doc, layout_qa, question, expected):
+    assert layout_qa.answer(form_doc, question)[0].answer == expected
+
+
+def test_i_dont_know_is_null_with_low_confidence(form_doc, layout_qa):
+    for question in ("What is the IBAN?", "What is the airspeed velocity of a swallow?"):
+        a = layout_qa.answer(form_doc, question)
+        assert len(a) == 1 and a[0].answer is None and a[0].bbox is None
+        assert a[0].confidence < layout_qa.min_confidence
+
+
+def test_empty_document_is_i_dont_know(layout_qa):
+    a = layout_qa.answer(doc_of(), "What is the total?")
+    assert a[0].answer is None
+
+
+def test_top_k_gives_distinct_alternatives(layout_qa):
+    doc = doc_of(page_of([("Date: 01.02.2024", 60, 100), ("Date: 05.06.2024", 60, 600)]))
+    answers = layout_qa.answer(doc, "What is the date?", top_k=3)
+    assert [a.answer for a in answers] == ["01.02.2024", "05.06.2024"]
+    assert answers[0].confidence >= answers[1].confidence
+
+
+def test_multi_page_answer_reports_its_page(layout_qa):
+    doc = doc_of(page_of([("Hello world", 60, 100)]),
+                 page_of([("Reference: R-99", 60, 100)], number=2))
+    a = layout_qa.answer(doc, "What is the reference?")[0]
+    assert (a.answer, a.page) == ("R-99", 2)
+
+
+class FakeExtractor:
+    name = "fake"
+
+    def __init__(self, extraction: Extraction) -> None:
+        self.extraction = extraction
+        self.calls = 0
+
+    def extract(self, doc, doc_type):
+        self.calls += 1
+        return self.extraction
+
+
+class FakeClassifier:
+    name = "fake"
+
+    def classify(self, doc):
+        return "invoice", 0.9
+
+
+def test_extracted_field_wins_over_layout_and_is_computed_once(form_doc):
+    total = Field(value="1299.00", text="1.299,00", confidence=0.9, page=1,
+                  bbox=[600, 900, 700, 920])
+    ex = FakeExtractor(Extraction(fields={"total": total, "vendor_name": Field(
+        value="ACME Tools GmbH", text="ACME Tools GmbH", confidence=0.8, page=1,
+        bbox=[60, 28, 200, 46])}))
+    qa = RulesQA(None, classifier=FakeClassifier(), extractor=ex, use_semantic=False)
+    answers = qa.answer_many(form_doc, ["What is the total?", "Who is the vendor?",
+                                        "What is the company name?"])
+    assert answers[0][0].answer == "1299.00" and answers[0][0].bbox == [600, 900, 700, 920]
+    assert answers[0][0].field == "total"
+    assert answers[1][0].answer == answers[2][0].answer == "ACME Tools GmbH"
+    assert ex.calls == 1
+
+
+def test_receipt_fields_answer_vendor_questions(form_doc):
+    ex = FakeExtractor(Extraction(fields={"merchant_name": Field(
+        value="CAFE X", text="CAFE X", confidence=0.7, page=1, bbox=[10, 10, 90, 20])}))
+    qa = RulesQA(None, classifier=False, extractor=ex, use_semantic=False)
+    assert qa.answer(form_doc, "Who is the vendor?")[0].answer == "CAFE X"
+
+
+def test_line_item_answer_from_extraction(form_doc):
+    items = [LineItem(description=Field(value="Widget", text="Widget", confidence=0.9, page=1),
+                      quantity=Field(value="2", text="2", confidence=0.9, page=1, bbox=[1, 2, 3, 4])),
+             LineItem(description=Field(value="Gadget", text="Gadget", confidence=0.9, page=1),
+                      quantity=Field(value="5", text="5", confidence=0.9, page=1, bbox=[5, 6, 7, 8]))]
+    qa = RulesQA(None, classifier=False, extractor=FakeExtractor(Extraction(line_items=items)),
+                 use_semantic=False)
+    a = qa.answer(form_doc, "What is the quantity of item 2?")[0]
+    assert (a.answer, a.bbox) == ("5", [5, 6, 7, 8])
+    assert qa.answer(form_doc, "What is the description of the first item?")[0].answer == "Widget"
+    assert qa.answer(form_doc, "What is the quantity of item 7?")[0].answer is None
+
+
+def test_key_values_answer_label_questions(form_doc):
+    kv = KeyValue(key="Tracking code", value="ZX-42-99", confidence=0.9, page=1,
+                  key_bbox=[1, 1, 2, 2], value_bbox=[3, 3, 4, 4])
+    qa = RulesQA(None, classifier=False, extractor=FakeExtractor(Extraction(key_values=[kv])),
+                 use_semantic=False)
+    a = qa.answer(form_doc, "What is the tracking code?")[0]
+    assert (a.answer, a.bbox) == ("ZX-42-99", [3, 3, 4, 4])
+
+
+def test_broken_extractor_leaves_layout_answers(form_doc):
+    class Broken:
+        name = "broken"
+
+        def extract(self, doc, doc_type):
+            raise RuntimeError("boom")
+
+    qa = RulesQA(None, classifier=False, extractor=Broken(), use_semantic=False)
+    assert qa.answer(form_doc, "What is the invoice number?")[0].answer == "INV-2024-017"
+
+
+def test_registered_engine_builds_from_settings(form_doc):
+    from extractors import registry
+    from extractors.settings import Settings
+
+    qa = registry.create("qa", "rules", Settings())
+    assert isinstance(qa, RulesQA)
+    a = qa.answer(form_doc, "What is the invoice number?")[0]
+    assert a.answer == "INV-2024-017"
+
+
+def test_semantic_fallback_when_model_missing(monkeypatch, form_doc, caplog):
+    from extractors import semantic
+    from extractors.errors import DependencyMissing
+
+    def missing(*a, **k):
+        raise DependencyMissing("no model", reason="semantic_model_missing")
+
+    monkeypatch.setattr(semantic, "_load", missing)
+    monkeypatch.setattr(semantic, "_WARNED", False)
+    qa = RulesQA(None, classifier=False, extractor=False)  # semantic wanted, but missing
+    with caplog.at_level("WARNING", logger="docai.semantic"):
+        a = qa.answer(form_doc, "What is the consignor?")
+    assert a[0].answer is None or isinstance(a[0].answer, str)
+    assert "lexical matching only" in caplog.text
+    assert qa.answer(form_doc, "What is the invoice number?")[0].answer == "INV-2024-017"
+
+
+def test_semantic_embeddings_are_normalised_and_cached():
+    from extractors import semantic
+
+    if not semantic.available():
+        pytest.skip("MiniLM not installed")
+    v = semantic.embed(["invoice number", "Invoice No.", "weather today"])
+    assert v.shape == (3, 384)
+    assert abs(float((v[0] ** 2).sum()) - 1.0) < 1e-4
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.3
+    assert (semantic.embed(["invoice number"])[0] == v[0]).all()
+
+
+# -- evaluation helpers ----------------------------------------------------------------------
+def test_anls_metric():
+    assert anls("9.00", ["9.00"]) == 1.0
+    assert anls(" Hello  World ", ["hello world"]) == 1.0
+    assert anls("RM9.00", ["9.00"]) == pytest.approx(4 / 6)
+    assert anls("abcdef", ["uvwxyz"]) == 0.0  # below the 0.5 threshold
+    assert anls(None, ["x"]) == 0.0
+    assert anls("b", ["a", "b"]) == 1.0
+    assert nls("", "") == 1.0
+
+
+def test_funsd_pairs_from_links():
+    ann = {"form": [
+        {"id": 0, "text": "DATE:", "label": "question", "linking": [[0, 1], [0, 3]]},
+        {"id": 1, "text": "5/1/95", "label": "answer", "linking": [[0, 1]]},
+        {"id": 2, "text": "TO:", "label": "question", "linking": []},
+        {"id": 3, "text": "6/1/95", "label": "answer", "linking": [[0, 3]]},
+        {"id": 4, "text": "header", "label": "header", "linking": [[4, 0]]},
+    ]}
+    assert funsd_pairs(ann) == [("DATE:", ["5/1/95", "6/1/95"])]
+    assert funsd_question("DATE:") == "What is the DATE?"
+
+
+def test_load_examples_detects_layouts(tmp_path):
+    sroie = tmp_path / "sroie"
+    (sroie / "key").mkdir(parents=True)
+    (sroie / "img").mkdir()
+    (sroie / "img" / "001.jpg").write_bytes(b"x")
+    (sroie / "key" / "001.json").write_text(json.dumps(
+        {"company": "A SDN BHD", "date": "01/01/2019", "address": "X", "total": "9.00"}))
+    ex = load_examples(sroie)
+    assert {e.tag for e in ex} == {"total", "date", "company", "address"}
+    assert next(e for e in ex if e.tag == "total").answers == ("9.00",)
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "labels.jsonl").write_text(json.dumps(
+        {"file": "a.pdf", "doc_type": "invoice",
+         "fields": {"invoice_id": "INV-1", "total": "10.00", "notes": "x"}}) + "\n")
+    ex = load_examples(samples)
+    assert sorted(e.tag for e in ex) == ["invoice_id", "total"]
+    assert ex[0].path == samples / "a.pdf"
+
+    from extractors.errors import UsageError
+
+    with pytest.raises(UsageError):
+        load_examples(tmp_path / "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError):
+        load_examples(empty)
+
+
+def test_evaluate_qa_on_native_pdfs(tmp_path):
+    """End to end without OCR: native-text PDFs, generated-samples layout, no cache."""
+    from extractors.qa_eval import evaluate_qa
+    from tests.conftest import make_text_pdf
+
+    rows = []
+    for i, (num, total) in enumerate([("INV-001", "120.00"), ("INV-002", "75.50")]):
+        make_text_pdf(tmp_path / f"d{i}.pdf", [(60, 60, "Example Supplies Ltd"),
+                                               (350, 120, f"Invoice No: {num}"),
+                                               (350, 500, f"Total: {total}")])
+        rows.append({"file": f"d{i}.pdf", "fields": {"invoice_id": num, "total": total}})
+    (tmp_path / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    seen = []
+    report = evaluate_qa(tmp_path, cache_dir=None, on_progress=lambda d, n: seen.append((d, n)))
+    assert report.n == 4 and seen[-1] == (2, 2)
+    assert report.by_tag["invoice_id"]["anls"] == 1.0
+    assert report.by_tag["total"]["anls"] == 1.0
+    assert report.to_dict()["mean_anls"] == 1.0
+    assert "rows" not in report.to_dict()
