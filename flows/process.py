@@ -424,8 +424,7 @@ def run_batch(
             if submit is not None:
                 submit(pending, ledger, settings, progress)
             else:
-                for f in pending:
-                    _run_plain(f, out, settings, move=move, isolate=isolate,
+                _run_plain_all(pending, out, settings, move=move, isolate=isolate,
                                gpu_limit=gpu_limit, progress=progress)
     finally:
         if isolate:
@@ -454,6 +453,37 @@ def run_batch(
     result.outputs = ledger.write_outputs(exported)
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _run_plain_all(pending: list[InputFile], out: str | Path, settings: Settings, *, move: bool,
+                   isolate: bool, gpu_limit: str | None,
+                   progress: Callable[[dict[str, Any]], None]) -> None:
+    """The plain-Python batch: ``settings.workers`` documents at a time (threads; with
+    ``isolate`` each thread drives its own worker process)."""
+    if settings.workers <= 1 or len(pending) <= 1:
+        for f in pending:
+            _run_plain(f, out, settings, move=move, isolate=isolate, gpu_limit=gpu_limit,
+                       progress=progress)
+        return
+    import concurrent.futures as cf
+
+    lock = threading.Lock()
+
+    def locked(item: dict[str, Any]) -> None:
+        with lock:
+            progress(item)
+
+    with cf.ThreadPoolExecutor(max_workers=settings.workers,
+                               thread_name_prefix="docai-doc") as pool:
+        futures = [pool.submit(_run_plain, f, out, settings, move=move, isolate=isolate,
+                               gpu_limit=gpu_limit, progress=locked) for f in pending]
+        try:
+            for fut in cf.as_completed(futures):
+                fut.result()  # only fatal errors get here (_run_plain maps the rest)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
 
 
 def _run_plain(f: InputFile, out: str | Path, settings: Settings, *, move: bool, isolate: bool,
@@ -521,7 +551,6 @@ def _submit_windowed(pending: list[InputFile], settings: Settings,
     possibly on other machines) they return the record and this process appends it, so the
     ledger has a single writer host even on a network file system."""
     from prefect.context import FlowRunContext
-    from prefect.futures import wait
 
     ctx = FlowRunContext.get()
     runner = getattr(ctx, "task_runner", None)
@@ -555,7 +584,7 @@ def _submit_windowed(pending: list[InputFile], settings: Settings,
         finally:
             gate.release()
 
-    futures = []
+    size = max(1, window)
     for f in pending:
         gate.acquire()
         if fatal:
@@ -565,9 +594,11 @@ def _submit_windowed(pending: list[InputFile], settings: Settings,
                                       s_json, sha_prefix=f.sha[:12], sha=f.sha, move=move,
                                       isolate=isolate, gpu_limit=gpu_limit, api_url=api_url,
                                       write=local)
-        fut.add_done_callback(done)
-        futures.append(fut)
-    wait(futures)
+        fut.add_done_callback(done)  # no list of futures: memory stays flat over long batches
+    for _ in range(size):  # every permit back: every submitted task has finished
+        gate.acquire()
+    for _ in range(size):
+        gate.release()
     if fatal:
         raise fatal[0]
 

@@ -28,7 +28,7 @@ def test_crashing_worker_is_retried_once_then_poison_and_the_batch_goes_on(
     inbox = make_inbox(tmp_path / "in", 2, bad=False)
     shutil.copy(white_png, inbox / "crash.png")
     out = tmp_path / "out"
-    s = Settings(workers=1, ocr_engine="fake-killer")
+    s = Settings(workers=2, ocr_engine="fake-killer")  # two documents at a time
     result = run_batch([inbox], out, s, isolate=True)
     by = {r.source: r for r in result.records}
     assert set(by) == {"crash.png", "inv_000.pdf", "inv_001.pdf"}
