@@ -229,11 +229,13 @@ def main() -> None:
     except Exception as exc:  # click usage errors and the unexpected
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
+        # typer >= 0.2x raises its vendored click's exceptions (typer.TyperException / typer.Abort)
+        if isinstance(exc, click.exceptions.Abort | typer.Abort):
+            sys.exit(ExitCode.INTERRUPTED)
+        if isinstance(exc, click.exceptions.ClickException | typer.TyperException) and callable(
+                getattr(exc, "show", None)):
             exc.show()
             sys.exit(ExitCode.USAGE)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(ExitCode.INTERRUPTED)
         console.print(f"[red]unexpected error:[/red] {type(exc).__name__}")
         logging.getLogger("docai").debug("unexpected error", exc_info=True)
         sys.exit(ExitCode.OTHER)
