@@ -25,6 +25,7 @@ from extractors.errors import UsageError
 from extractors.models import runtime
 from extractors.models.assemble import locate_text, normalize_value
 from extractors.models.labels import doc_type_for, entity_target
+from extractors.models.windows import TOKENIZER_LOCK
 from extractors.registry import Extraction
 from schemas.fields import Field, LineItem, fields_for
 from schemas.record import Answer
@@ -224,7 +225,8 @@ def _generate(bundle: DonutBundle, items: list[tuple[Any, tuple[int, ...], int]]
                     end = start + t + 1
                     break
             conf = math.exp(total / n) if n else 0.0
-            text = tok.decode(ids[:end], skip_special_tokens=False)
+            with TOKENIZER_LOCK:
+                text = tok.decode(ids[:end], skip_special_tokens=False)
             results[i] = (text, conf)
     return [results[i] for i in range(len(items))]
 
@@ -319,7 +321,8 @@ class _DonutEngine:
         """Nothing to do: the model loaded when the engine was built."""
 
     def _prompt_ids(self, prompt: str) -> tuple[int, ...]:
-        ids = self.bundle.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        with TOKENIZER_LOCK:
+            ids = self.bundle.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         return tuple(int(i) for i in ids)
 
     def _pixels(self, doc: Document, page: Page) -> Any:

@@ -11,6 +11,7 @@ Pure Python apart from calling the tokenizer; no torch.
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from schemas.document import Document, Page, Word
 
 __all__ = [
+    "TOKENIZER_LOCK",
     "PageWords",
     "Template",
     "Window",
@@ -28,6 +30,10 @@ __all__ = [
     "plan_windows",
     "word_token_ids",
 ]
+
+
+TOKENIZER_LOCK = threading.Lock()
+"""Fast tokenizers keep mutable truncation/padding state; concurrent documents take turns."""
 
 
 def clamp_box(box: Sequence[float]) -> list[int]:
@@ -90,13 +96,15 @@ def word_token_ids(tokenizer: Any, words: Sequence[str], *, max_per_word: int = 
     per: list[list[int]] = [[] for _ in words]
     if words:
         texts = [w if w.strip() else "_" for w in words]
-        if _takes_boxes(tokenizer):
-            enc = tokenizer(texts, boxes=[[0, 0, 0, 0]] * len(texts), add_special_tokens=False,
-                            truncation=False)
-        else:
-            enc = tokenizer(texts, is_split_into_words=True, add_special_tokens=False,
-                            truncation=False)
-        for tid, wid in zip(enc["input_ids"], enc.word_ids(), strict=True):
+        with TOKENIZER_LOCK:
+            if _takes_boxes(tokenizer):
+                enc = tokenizer(texts, boxes=[[0, 0, 0, 0]] * len(texts), add_special_tokens=False,
+                                truncation=False)
+            else:
+                enc = tokenizer(texts, is_split_into_words=True, add_special_tokens=False,
+                                truncation=False)
+            word_ids = enc.word_ids()
+        for tid, wid in zip(enc["input_ids"], word_ids, strict=True):
             if wid is not None and len(per[wid]) < max_per_word:
                 per[wid].append(int(tid))
     unk = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0

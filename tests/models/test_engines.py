@@ -281,3 +281,21 @@ def test_cuda_matches_cpu(lmv3_token, receipt_doc):
     half = registry.create("extract", "layoutlmv3", Settings(model=str(lmv3_token), device="cuda",
                                                              precision="fp16"))
     assert half.tag_pages(receipt_doc)[0].scores == pytest.approx(a.scores, abs=2e-2)
+
+
+def test_concurrent_documents_share_batches_and_match_serial(lmv3_token, receipt_doc, long_doc):
+    from concurrent.futures import ThreadPoolExecutor
+
+    eng = registry.create("extract", "layoutlmv3", Settings(model=str(lmv3_token), batch_size=16))
+    serial = [eng.tag_pages(d) for d in (receipt_doc, long_doc)]
+    calls: list[int] = []
+    inner = eng.bundle.runner.fn
+    eng.bundle.runner.fn = lambda ws: (calls.append(len(ws)), inner(ws))[1]
+    eng.bundle.runner.wait_s = 0.05
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(eng.tag_pages, [receipt_doc, long_doc] * 2))
+    for a, b in zip(got, serial * 2, strict=True):
+        assert [p.tags for p in a] == [p.tags for p in b]
+        flat_a = [s for p in a for s in p.scores]
+        assert flat_a == pytest.approx([s for p in b for s in p.scores], abs=1e-5)
+    assert len(calls) < 4  # four documents, fewer model batches
