@@ -24,17 +24,20 @@ N_SROIE = 10
 N_FUNSD = 3
 
 THRESHOLDS = {
-    # provisional (05:50): measured 0.5 / 0.8 / 0.6 / 0.1, overall 0.5, ANLS 0.7625, doc type 1.0,
-    # FUNSD kv F1 0.0595 with the rules extractor as it was then; raised at the end of the work
+    # Measured 2025-11-21 at commit bfa69f8 (rules extractor + RulesClassifier, tesseract 5.3.0
+    # eng, default settings): total 0.5, transaction_date 0.8, merchant_name 0.6,
+    # merchant_address 0.1 (ANLS 0.7203), all fields 0.5 (ANLS 0.7625), doc type 1.0;
+    # FUNSD kv F1 0.0597, doc type 1.0. One document of slack per field (10 receipts = 0.1 each).
     "sroie.total": 0.4,
     "sroie.transaction_date": 0.7,
     "sroie.merchant_name": 0.5,
     "sroie.merchant_address": 0.0,
-    "sroie.overall_exact": 0.4,
-    "sroie.overall_anls": 0.7,
+    "sroie.merchant_address.anls": 0.69,
+    "sroie.overall_exact": 0.45,
+    "sroie.overall_anls": 0.73,
     "sroie.doc_type": 0.9,
-    "funsd.kv_f1": 0.03,
-    "funsd.doc_type": 1.0,
+    "funsd.kv_f1": 0.04,
+    "funsd.doc_type": 0.95,
 }
 
 
@@ -49,6 +52,7 @@ def measure(datasets: Path, cache: Path | str) -> dict[str, float]:
     f = summarize(results[N_SROIE:])
     assert s["n_docs"] == N_SROIE and f["n_docs"] == N_FUNSD
     got = {f"sroie.{name}": d["exact"] for name, d in s["fields"].items()}
+    got.update({f"sroie.{name}.anls": d["anls"] for name, d in s["fields"].items()})
     got.update({
         "sroie.overall_exact": s["overall"]["exact"],
         "sroie.overall_anls": s["overall"]["anls"],
