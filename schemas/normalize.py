@@ -61,7 +61,8 @@ CURRENCY_SYMBOLS: dict[str, str] = {
     "KR": "SEK", "SEK": "SEK", "NOK": "NOK", "DKK": "DKK",
 }
 _CURRENCY_TOKEN = re.compile(
-    r"(US\$|S\$|A\$|C\$|NZ\$|[€$£¥₹₩₺₽]|\b(?:[A-Z]{3}|RM|RS\.?|FR\.|SFR|KR|EUROS?|ZŁ|KČ)\b)",
+    r"(US\$|S\$|A\$|C\$|NZ\$|[€$£¥₹₩₺₽]|(?<![A-Za-z])(?:[A-Z]{3}|RM|RS\.?|FR\.|SFR|KR|EUROS?|ZŁ|KČ)"
+    r"(?![A-Za-z]))",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"^[+\-−–]?\(?[+\-−–]?\d[\d.,'’  ]*\)?[+\-−–]?$")
