@@ -59,6 +59,8 @@ eval: setup
 	  --report out/eval/generated-results/report
 
 bench: setup
+	@$(BIN)/python -c "import invoice2data" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[bench]" \
+	  || echo "bench: invoice2data could not be installed; the peer part will say so"
 	$(BIN)/python -m bench
 
 lint: setup
