@@ -657,7 +657,8 @@ def _v_overlap(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / max(1.0, min(a[3] - a[1], b[3] - b[1])) if inter > 0 else 0.0
 
 
-_FILL = re.compile(r"^[_\-—–.|:=~*•·]+$")
+_FILL = re.compile(r"^[_\-—–.|:=~*•·+]+$")
+_CURRENCY_ONLY = re.compile(r"^(?:[$€£¥]|RM|USD|EUR|GBP|CHF|Fr\.?)$", re.IGNORECASE)
 
 
 def _clean(words: Sequence[Word]) -> list[Word]:
@@ -669,6 +670,7 @@ def _text(words: Sequence[Word]) -> str:
     """A value's text: words joined, form underscores and stray edge punctuation stripped."""
     parts = [w.text.strip("_|") for w in words]
     text = " ".join(p for p in parts if p)
+    text = re.sub(r"^[\s_\-—–|~+*•·=:]{2,}", "", text)  # a fill rule glued to the value
     return text.strip(" _|;,~").lstrip(":").strip()
 
 
@@ -683,7 +685,7 @@ def _cut_value(row: list[Word], h: float, kind: str | None) -> list[Word]:
             continue
         if out:
             gap = w.bbox[0] - out[-1].bbox[2]
-            if gap > 2.2 * h:
+            if gap > 2.2 * h and not all(_CURRENCY_ONLY.match(o.text) for o in out):
                 break
             if _is_label_word(w.text):
                 break
@@ -707,7 +709,7 @@ def read_value(page: Page, label_ids: list[int], kind: str | None = None,
 
     # same row, to the right
     row = [w for i, w in enumerate(words)
-           if i not in ids and w.bbox[0] >= lb[2] - 0.3 * h and _v_overlap(w.bbox, lb) >= 0.5]
+           if i not in ids and w.bbox[0] >= lb[2] - 0.3 * h and _same_row(w.bbox, lb, h)]
     row.sort(key=lambda w: w.bbox[0])
     if row:
         if kind in ("money", "date", "time", "id", "number", "phone"):
@@ -736,19 +738,29 @@ def read_value(page: Page, label_ids: list[int], kind: str | None = None,
     return out
 
 
+def _same_row(b: Sequence[float], lb: Sequence[float], h: float) -> bool:
+    """Whether a word box sits on the label's row: overlapping it by half, or written slightly
+    above it (a value typed or handwritten over a fill-in line)."""
+    if _v_overlap(b, lb) >= 0.5:
+        return True
+    cy = (b[1] + b[3]) / 2
+    return _v_overlap(b, lb) > 0 and lb[1] - 0.6 * h <= cy <= lb[3]
+
+
 def _best_typed(row: list[Word], h: float, kind: str) -> list[Word]:
-    """The first run of words in ``row`` that holds a value of ``kind`` (trimmed to it)."""
-    segments: list[list[Word]] = []
+    """The first run of words in ``row`` that holds a value of ``kind`` (trimmed to it).
+
+    Runs are split at gaps wider than 1.5 line heights, at label words (``Due:``) and at fill
+    rules (``____``); label words themselves are never part of a value.
+    """
+    segments: list[list[Word]] = [[]]
     for w in row:
-        if _FILL.match(w.text) or (not segments or segments[-1] == []) and _is_label_word(w.text):
-            if segments and segments[-1]:
-                segments.append([])
+        if _FILL.match(w.text) or _is_label_word(w.text):
+            segments.append([])
             continue
-        if segments and w.bbox[0] - segments[-1][-1].bbox[2] <= 1.5 * h \
-                and not _is_label_word(w.text):
-            segments[-1].append(w)
-        else:
-            segments.append([w])
+        if segments[-1] and w.bbox[0] - segments[-1][-1].bbox[2] > 1.5 * h:
+            segments.append([])
+        segments[-1].append(w)
     for seg in [g for g in segments if g][:4]:
         text = " ".join(w.text for w in seg)
         if kind_score(text, kind) >= 1.0:
@@ -1030,14 +1042,22 @@ class RulesQA:
         out: list[_Candidate] = []
         for hit in hits:
             page = doc.pages[hit.page]
-            for words, where, pos in read_value(page, hit.word_ids, kind):
+            iso = _isolation(page, hit.word_ids)
+            values = read_value(page, hit.word_ids, kind)
+            if not values and kind not in (None, "text"):
+                # nothing of the expected kind next to the label: read it untyped, trusted less
+                values = [(w, where, pos * 0.8) for w, where, pos in read_value(page, hit.word_ids)]
+            has_below = any(where == "below" for _, where, _ in values)
+            for words, where, pos in values:
                 text = _text(words)
                 if not text:
                     continue
                 ks = kind_score(text, kind)
                 if ks <= 0.0:
                     continue
-                score = hit.score * pos * (0.55 + 0.45 * ks) * 0.9
+                if where == "right" and has_below and _labelish(text, hit.text):
+                    pos *= 0.85  # a header row: the value sits below the label
+                score = hit.score * iso * pos * (0.55 + 0.45 * ks) * 0.9
                 if kind == "money":
                     value = money_value(text)
                     if value is None:
@@ -1048,6 +1068,34 @@ class RulesQA:
                 out.append(_Candidate(text=text, score=score, page=page, words=words,
                                       field=query.field, source=f"layout:{where}"))
         return out
+
+
+def _isolation(page: Page, ids: list[int]) -> float:
+    """1.0 for a label standing on its own; 0.85 when the matched words continue running text
+    (a word close on their left on the same row) and do not end with a colon."""
+    label = [page.words[i] for i in ids]
+    if label[-1].text.endswith(":"):
+        return 1.0
+    lb = union_box([w.bbox for w in label])
+    h = _height(label)
+    taken = set(ids)
+    for i, w in enumerate(page.words):
+        if i not in taken and _v_overlap(w.bbox, lb) >= 0.5 and w.bbox[2] <= lb[0] + 0.3 * h \
+                and lb[0] - w.bbox[2] < 1.2 * h and not _FILL.match(w.text):
+            return 0.85
+    return 1.0
+
+
+def _labelish(text: str, label: str) -> bool:
+    """Whether a value read to the right of ``label`` looks like another label of a header row:
+    it ends with a colon, or it is short capitals without digits next to a capitals label."""
+    if text.rstrip().endswith(":"):
+        return True
+    letters = [c for c in text if c.isalpha()]
+    label_letters = [c for c in label if c.isalpha()]
+    return (len(letters) >= 3 and all(c.isupper() for c in letters)
+            and not any(c.isdigit() for c in text) and len(text.split()) <= 4
+            and bool(label_letters) and all(c.isupper() for c in label_letters))
 
 
 def _trim_text(text: str, kind: str) -> str:
