@@ -34,11 +34,12 @@ def _subset(folder: Path, pages: dict[str, int], n: int) -> tuple[Path, int]:
 
 def run(args: Any, ctx: dict[str, Any]) -> dict[str, Any]:
     """The scaling part. ``args``: ``scaling_pages``, ``scaling_rounds``, ``ocr_pages``, ``seed``."""
-    from bench.ocr import docai_run, native_page, scanned_pages
+    from bench.ocr import docai_run, floor_cmds, floor_run, native_page, scanned_pages
 
     log = args.log
     folder, pages = scanned_pages(args.ocr_pages, seed=args.seed)
     sub, n = _subset(folder, pages, args.scaling_pages)
+    sub_pages = {p.name: pages[p.name] for p in sub.iterdir()}
     runs: list[Run] = []
     try:
         for rnd in range(args.scaling_rounds):
@@ -48,6 +49,11 @@ def run(args: Any, ctx: dict[str, Any]) -> dict[str, Any]:
                 runs.append(r)
                 log(f"scaling: round {rnd + 1} --workers {w}: {r.wall_s:.1f}s (cpu {r.cpu_s:.1f}s, "
                     f"load {r.load_before})")
+            for w in order:  # the control: what this machine gives Tesseract alone right now
+                r = floor_run(f"floor{w}#{rnd}", floor_cmds(folder, sub_pages), w)
+                runs.append(r)
+                log(f"scaling: round {rnd + 1} tesseract x{w}: {r.wall_s:.1f}s "
+                    f"(load {r.load_before})")
             if ctx.get("startup_s") is None:
                 r = docai_run(f"startup-1page#{rnd}", [native_page()], None)
                 runs.append(r)
@@ -65,16 +71,23 @@ def run(args: Any, ctx: dict[str, Any]) -> dict[str, Any]:
     speedup_excl = None
     if startup is not None and w1 is not None and w2 is not None and w2 - startup > 0:
         speedup_excl = ratio(w1 - startup, w2 - startup)
+    f1 = median(r.wall_s for r in runs if r.label.startswith("floor1#"))
+    f2 = median(r.wall_s for r in runs if r.label.startswith("floor2#"))
+    floor_speedup = ratio(f1, f2)
     goal = Goal(f"scaling --workers 2 / --workers 1 ({n} pages, start-up included)", speedup, 1.8)
     rows = [
         ["scaling: --workers 1", safe_div(n, w1), "pages/s", f"{n} pages, {w1 and round(w1, 1)}s"],
         ["scaling: --workers 2", safe_div(n, w2), "pages/s", f"{w2 and round(w2, 1)}s"],
         ["scaling: speed-up 2 vs 1", speedup, "", "start-up included"],
         ["scaling: speed-up excl. start-up", speedup_excl, "", f"start-up {startup and round(startup, 1)}s"],
+        ["scaling: control, tesseract x1 -> x2", floor_speedup, "",
+         f"the machine's own 2-core speed-up now ({f1 and round(f1, 1)}s -> "
+         f"{f2 and round(f2, 1)}s)"],
         ["scaling: cpu-s per page w1 / w2", None, "",
          f"{c1 and round(c1 / n, 2)} / {c2 and round(c2 / n, 2)}"],
     ]
     return {"pages": n, "startup_s": startup, "wall_s": {"workers1": w1, "workers2": w2},
             "cpu_s": {"workers1": c1, "workers2": c2}, "speedup": speedup,
-            "speedup_excluding_startup": speedup_excl, "runs": [r.as_dict() for r in runs],
+            "speedup_excluding_startup": speedup_excl,
+            "floor_wall_s": {"x1": f1, "x2": f2}, "floor_speedup": floor_speedup, "runs": [r.as_dict() for r in runs],
             "goals": [goal.as_dict()], "rows": rows}
