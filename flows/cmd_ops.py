@@ -118,7 +118,7 @@ def watch(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     poll: Annotated[float, typer.Option("--poll", help="Seconds between polls.")] = 2.0,
     settle: Annotated[int, typer.Option("--settle", help="Polls a file's size/mtime must stay unchanged (>= 2).")] = 2,
-    ready_timeout: Annotated[float, typer.Option("--ready-timeout", help="Process a stable file without an end marker after this many seconds.")] = 300.0,
+    ready_timeout: Annotated[float | None, typer.Option("--ready-timeout", help="Process a stable file without an end marker after this many seconds (default 300; 10 with --once).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Process what is there (once written) and exit.")] = False,
     no_prefect: Annotated[bool, typer.Option("--no-prefect", help="Run batches in-process without Prefect.")] = False,
     isolation: Annotated[str, typer.Option("--isolation", help="process (default) or none.")] = "process",
@@ -160,6 +160,8 @@ def watch(
         done = {k: v for k, v in counts.items() if v and k not in ("ignored",)}
         console.print(f"batch: {done}")
 
+    if ready_timeout is None:
+        ready_timeout = max(10.0, 5 * poll) if once else 300.0
     watcher = Watcher(inputs, out, settings, poll_s=poll, settle_polls=settle,
                       ready_timeout_s=ready_timeout, all_files=all_files, move=move,
                       use_prefect=not no_prefect, isolate=isolation == "process", on_batch=report)

@@ -26,9 +26,16 @@ pools and workers, see ``prefect.yaml`` and ``flows/OPERATIONS.md``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +43,7 @@ from typing import Any
 from extractors.errors import UsageError
 from extractors.settings import Settings
 
-__all__ = ["Job", "build_deployments", "load_jobs", "serve_jobs"]
+__all__ = ["Job", "build_deployments", "load_jobs", "local_server", "serve_jobs"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -157,8 +164,95 @@ def build_deployments(jobs: Sequence[Job]) -> list[Any]:
     return deployments
 
 
+def configured_api_url() -> str | None:
+    """``PREFECT_API_URL`` from the environment or the Prefect profile (None: ephemeral mode)."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url) if url else None
+
+
+@contextlib.contextmanager
+def local_server(*, startup_timeout_s: float = 180.0,
+                 log_path: Path | None = None) -> Iterator[str]:
+    """The configured Prefect API, or a ``prefect server start`` subprocess for the duration.
+
+    Prefect's temporary (ephemeral) API runs no scheduler, so schedules would never fire without
+    a real server: when ``PREFECT_API_URL`` is not set, one is started on a free local port
+    (its database is Prefect's default, ``~/.prefect/prefect.db``, so the runs stay visible
+    after a restart).
+
+    Raises:
+        DependencyMissing: the server did not come up.
+    """
+    url = configured_api_url()
+    if url:
+        yield url
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from extractors.errors import DependencyMissing
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = Path(sys.executable).with_name("prefect")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "prefect"]
+    cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    sink = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_healthy(url, proc, startup_timeout_s)
+        logging.getLogger("docai.schedule").warning(
+            "PREFECT_API_URL is not set: started a local Prefect server for this process "
+            "(UI: http://127.0.0.1:%d)", port)
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            os.environ["PREFECT_API_URL"] = url  # for flow-run subprocesses
+            try:
+                yield url
+            finally:
+                os.environ.pop("PREFECT_API_URL", None)
+    except TimeoutError as exc:
+        raise DependencyMissing("the local Prefect server did not start; run `prefect server "
+                                "start` yourself and set PREFECT_API_URL",
+                                reason="prefect_server", stage="startup") from exc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if log_path:
+            sink.close()  # type: ignore[union-attr]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TimeoutError("the server exited")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError("no answer from the server")
+
+
 def serve_jobs(jobs: Sequence[Job], *, limit: int | None = None) -> None:
-    """Serve the jobs' deployments until interrupted (blocks; runs start on schedule)."""
+    """Serve the jobs' deployments until interrupted (blocks; runs start on schedule).
+
+    Uses ``PREFECT_API_URL`` when set; otherwise starts a local Prefect server for as long as
+    this runs (see :func:`local_server`).
+    """
     from prefect import serve
 
-    serve(*build_deployments(jobs), limit=limit, print_starting_message=True)
+    deployments = build_deployments(jobs)
+    with local_server():
+        serve(*deployments, limit=limit, print_starting_message=True)
