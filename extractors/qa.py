@@ -51,10 +51,11 @@ log = logging.getLogger("docai.qa")
 
 # -- question understanding -------------------------------------------------------------------
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
-    "invoice_id": ("invoice number", "invoice no", "invoice id", "invoice", "bill number",
+    "invoice_id": ("invoice number", "invoice no", "invoice id", "inv no", "bill number",
                    "bill no", "document number", "receipt number", "receipt no", "reference number",
-                   "rechnungsnummer", "rechnung nr", "belegnummer", "numero de facture",
-                   "facture no", "no de facture"),
+                   "credit note number", "credit note no", "rechnungsnummer", "rechnung nr",
+                   "rechnungs no", "belegnummer", "gutschrift no", "gutschriftsnummer",
+                   "numero de facture", "facture no", "no de facture", "avoir no"),
     "invoice_date": ("invoice date", "date of invoice", "billing date", "issue date", "date issued",
                      "rechnungsdatum", "date de facture", "date de la facture"),
     "due_date": ("due date", "payment due", "due by", "due", "invoice due", "payment due by", "pay by", "payment due date",
@@ -119,17 +120,19 @@ ITEM_FIELDS: dict[str, str] = {
 }
 """Line-item cell words → canonical line-item field."""
 
-ALIASES: dict[str, tuple[str, ...]] = {
-    "vendor_name": ("vendor_name", "merchant_name"),
-    "merchant_name": ("merchant_name", "vendor_name"),
-    "vendor_address": ("vendor_address", "merchant_address"),
-    "merchant_address": ("merchant_address", "vendor_address"),
-    "invoice_date": ("invoice_date", "transaction_date"),
-    "transaction_date": ("transaction_date", "invoice_date"),
-    "total": ("total", "amount_due"),
-    "amount_due": ("amount_due", "total"),
+ALIASES: dict[str, tuple[tuple[str, float], ...]] = {
+    "vendor_name": (("vendor_name", 1.0), ("merchant_name", 1.0)),
+    "merchant_name": (("merchant_name", 1.0), ("vendor_name", 1.0)),
+    "vendor_address": (("vendor_address", 1.0), ("merchant_address", 1.0)),
+    "merchant_address": (("merchant_address", 1.0), ("vendor_address", 1.0)),
+    "invoice_date": (("invoice_date", 1.0), ("transaction_date", 1.0)),
+    "transaction_date": (("transaction_date", 1.0), ("invoice_date", 1.0)),
+    "total": (("total", 1.0), ("amount_due", 0.8)),
+    "amount_due": (("amount_due", 1.0), ("total", 0.8)),
 }
-"""Fields that answer for each other across document types (a receipt has no ``vendor_name``)."""
+"""Fields that answer for each other: the same thing on another document type (a receipt has a
+``merchant_name``, not a ``vendor_name``: weight 1), or a fallback that is often but not always
+the same value (the amount due is the total unless something was prepaid: weight 0.8)."""
 
 FIELD_KIND: dict[str, str] = {
     "invoice_date": "date", "due_date": "date", "transaction_date": "date",
@@ -386,8 +389,9 @@ def parse_question(question: str, *, use_semantic: bool | None = None) -> Query:
 # -- value kinds --------------------------------------------------------------------------------
 _AMOUNT_RE = re.compile(r"\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?!\d)|\d+[.,]\d{2}(?!\d)")
 _DATE_RE = re.compile(
-    r"\b(?:\d{1,4}[-/.]\s?\d{1,2}[-/.]\s?\d{2,4}|\d{1,2}\s*[-/.]?\s*[A-Za-zéû]{3,9}\.?\s*[-/.,]?\s*\d{2,4}"
-    r"|[A-Za-zéû]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{2,4}|\d{8})\b")
+    r"\b(?:\d{1,4}[-/.]\s?\d{1,2}[-/.]\s?\d{2,4}"
+    r"|\d{1,2}(?:st|nd|rd|th)?\.?\s*[-/.]?\s*[^\W\d_]{3,9}\.?\s*[-/.,]?\s*\d{2,4}"
+    r"|[^\W\d_]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{2,4}|\d{8})\b")
 _TIME_RE = re.compile(r"\b\d{1,2}[:.h]\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?\b")
 _PHONE_RE = re.compile(r"\+?\(?\d[\d\s()./-]{6,}\d")
 _ID_RE = re.compile(r"[A-Za-z0-9]*\d[A-Za-z0-9\-_/.#]*")
@@ -410,7 +414,16 @@ def kind_score(text: str, kind: str | None) -> float:
             return 1.0
         return 0.5 if re.fullmatch(r"[^\w]*\d[\d,. ]*[^\w]*", t) else 0.0
     if kind == "date":
-        return 1.0 if _DATE_RE.search(t) else 0.0
+        m = _DATE_RE.search(t)
+        if not m:
+            return 0.0
+        from schemas.normalize import NormalizationError, parse_date
+
+        try:
+            parse_date(m.group(0))
+        except (NormalizationError, ValueError, OverflowError):
+            return 0.3  # looks like a date but is none ("3-32.12"): OCR noise
+        return 1.0
     if kind == "time":
         return 1.0 if _TIME_RE.search(t) else 0.0
     if kind == "phone":
@@ -431,7 +444,14 @@ def _trim_to_kind(words: list[Word], kind: str | None) -> list[Word]:
     if kind == "money":
         hits = [i for i, w in enumerate(words) if _AMOUNT_RE.search(w.text)]
         if hits:
-            return [words[hits[0]]]
+            start = hits[0]
+            h = _height(words)
+            # "31 124,70" / "- 8 844,55": thousands groups and a sign printed as separate words
+            while start > 0 and words[start].bbox[0] - words[start - 1].bbox[2] < 0.8 * h and (
+                    re.fullmatch(r"[-−–(]?(?:[$€£]|RM)?\d{1,3}", words[start - 1].text)
+                    or re.fullmatch(r"[-−–(]|[$€£]|RM", words[start - 1].text)):
+                start -= 1
+            return words[start:hits[0] + 1]
         hits = [i for i, w in enumerate(words) if re.search(r"\d", w.text)]
         return [words[hits[0]]] if hits else words
     if kind == "date":
@@ -449,8 +469,17 @@ def _trim_to_kind(words: list[Word], kind: str | None) -> list[Word]:
         hits = [w for w in words if _TIME_RE.search(w.text)]
         return hits[:1] or words
     if kind == "id":
-        hits = [w for w in words if re.search(r"\d", w.text)]
-        return hits[:1] or words[:1]
+        digits = [i for i, w in enumerate(words) if re.search(r"\d", w.text)]
+        if not digits:
+            return words[:1]
+        start = digits[0]
+        while start > 0 and re.search(r"[-/#.]$", words[start - 1].text):  # "INV- 2022-30890"
+            start -= 1
+        end = digits[0]
+        while end + 1 < len(words) and (re.match(r"^[-/]", words[end + 1].text)
+                                        or words[end].text.endswith(("-", "/"))):
+            end += 1
+        return words[start:end + 1]
     if kind == "number":
         hits = [i for i, w in enumerate(words) if re.search(r"\d", w.text)]
         return words[hits[0]:hits[-1] + 1] if hits else words
@@ -462,6 +491,8 @@ def money_value(text: str) -> str | None:
 
     >>> money_value("RM 33,90"), money_value("$1,234.56"), money_value("1.234,56 €")
     ('33.90', '1234.56', '1234.56')
+    >>> money_value("-8 844,55 EUR"), money_value("(12.00)")
+    ('-8844.55', '-12.00')
     """
     m = _AMOUNT_RE.search(text)
     if not m:
@@ -471,8 +502,11 @@ def money_value(text: str) -> str | None:
     head = s[:-3].replace(",", "").replace(".", "")
     if dec not in ".,":
         return None
+    before = text[:m.start()]
+    negative = bool(re.search(r"[-−–]\s*(?:[A-Z]{3}|[$€£¥]|RM)?\s*$", before)) or (
+        "(" in before and ")" in text[m.end():])
     try:
-        return str(Decimal(f"{head}.{s[-2:]}"))
+        return str(Decimal(f"{'-' if negative else ''}{head}.{s[-2:]}"))
     except InvalidOperation:
         return None
 
@@ -949,12 +983,14 @@ class RulesQA:
             analysis = self.analyse(doc)
             cands += self._from_extraction(doc, query, analysis)
             layout = self._from_layout(doc, query)
-            if any(c.source == "field" for c in cands):
+            if any(c.source == "field" for c in cands):  # a direct hit, not an alias
                 # the extractor reasons over the whole document (arithmetic, top lines); the
                 # layout search only looks next to a label: its answers become alternatives
                 for c in layout:
                     c.score *= 0.8
             cands += layout
+            if not any(c.score >= self.min_confidence for c in cands):
+                cands += self._unlabelled(doc, query)
         ranked = _merge(cands)
         good = [c for c in ranked if c.score >= self.min_confidence][:max(1, top_k)]
         if not good:
@@ -962,6 +998,37 @@ class RulesQA:
             return [Answer(answer=None, confidence=round(min(best, self.min_confidence) * 0.5, 4),
                            engine=self.name, field=query.field)]
         return [self._to_answer(c, query) for c in good]
+
+    def _unlabelled(self, doc: Document, query: Query) -> list[_Candidate]:
+        """Last resort for "What is the date / time?": the first valid date (time) printed
+        anywhere, in reading order, with a modest confidence. Receipts often print the date with
+        no label. Not for specific dates (due date): the first date is not theirs."""
+        generic = query.field in ("transaction_date", "invoice_date", "transaction_time") or (
+            query.kind in ("date", "time") and not query.fields)
+        kind = query.kind if query.kind in ("date", "time") else None
+        if not generic or kind is None:
+            return []
+        out: list[_Candidate] = []
+        for page in doc.pages:
+            for line in page.lines:
+                words = [page.words[i] for i in line.word_ids]
+                for i in range(len(words)):
+                    for n in (1, 2, 3):
+                        run = words[i:i + n]
+                        if len(run) < n:
+                            break
+                        text = " ".join(w.text for w in run)
+                        if kind_score(text, kind) < 1.0:
+                            continue
+                        run = _trim_to_kind(run, kind)
+                        value = _trim_text(_text(run), kind) if kind == "date" else _text(run)
+                        out.append(_Candidate(text=value, score=0.5 * 0.9 ** len(out),
+                                              page=page, words=run, field=query.field,
+                                              source="unlabelled"))
+                        break
+                    if len(out) >= 3:
+                        return out
+        return out
 
     def _to_answer(self, c: _Candidate, query: Query) -> Answer:
         bbox = c.bbox
@@ -988,14 +1055,17 @@ class RulesQA:
             return out
         seen: set[str] = set()
         for name, match in query.fields:
-            for k, alias in enumerate(ALIASES.get(name, (name,))):
+            for alias, weight in ALIASES.get(name, ((name, 1.0),)):
                 if alias in seen:
                     continue
                 seen.add(alias)
                 f = ex.fields.get(alias)
                 if f is None or f.value in (None, ""):
                     continue
-                out.append(self._field_candidate(doc, f, alias, match * (0.95 if k else 1.0)))
+                cand = self._field_candidate(doc, f, alias, match * weight)
+                if weight < 1.0:
+                    cand.source = "field:fallback"
+                out.append(cand)
         # generic printed key-values: "What is the <key>?"
         target = norm_label(query.label)
         if target and ex.key_values:
@@ -1065,6 +1135,8 @@ class RulesQA:
                     text = value
                 elif kind == "date":
                     text = _trim_text(text, kind)
+                elif kind == "id":
+                    text = re.sub(r"(?<=[-/])\s+|\s+(?=[-/])", "", text)
                 out.append(_Candidate(text=text, score=score, page=page, words=words,
                                       field=query.field, source=f"layout:{where}"))
         return out

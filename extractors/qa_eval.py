@@ -13,7 +13,9 @@ Supported layouts (detected from the folder):
   question entity linked to answer entities, "What is the <question text>?" against the linked
   answers' texts (several linked answers are all accepted, as DocVQA does).
 - **generated samples** (``labels.jsonl`` rows with ``file`` and ``fields``, as written by
-  ``python -m samples.generate``): invoice number, dates, totals, PO number, vendor.
+  ``python -m samples.generate``): invoice number, dates, totals, PO number, vendor; the
+  canonical value (``1039.83``, ``2024-08-06``) and the printed text (``1.039,83 €``,
+  ``06.08.2024``) are both accepted.
 - **DocVQA-style** (``labels.jsonl`` rows with ``question`` and ``answers``, e.g. ``funsd_vqa``).
 
 OCR is the slow part, so loaded :class:`~schemas.document.Document` objects are cached per file
@@ -179,15 +181,15 @@ def _samples_examples(root: Path, rows: list[dict[str, Any]]) -> Iterator[QAExam
     for row in rows:
         path = root / row["file"]
         fields = row.get("fields") or {}
+        printed = row.get("printed") or {}
         doc_id = str(row.get("id") or Path(row["file"]).stem)
         for name, question in SAMPLE_QUESTIONS.items():
             gold = fields.get(name)
-            if isinstance(gold, dict):  # {"value": ..., "text": ...}
-                golds = tuple(str(v) for v in (gold.get("text"), gold.get("value")) if v)
-            elif gold not in (None, ""):
-                golds = (str(gold),)
-            else:
-                continue
+            # a label may be {"value": ..., "text": ...} or the value itself
+            candidates = ([gold.get("value"), gold.get("text")] if isinstance(gold, dict)
+                          else [gold])
+            candidates.append(printed.get(name))  # the value as printed is right too
+            golds = tuple(dict.fromkeys(str(v) for v in candidates if v not in (None, "")))
             if golds:
                 yield QAExample(path, question, golds, name, doc_id)
 
