@@ -545,14 +545,19 @@ class _PageIndex:
     spans: list[tuple[int, list[int], str]]  # (page index, word ids, normalised text)
 
 
-_SPANS: OrderedDict[tuple[str, int, int, int], list[tuple[int, list[int], str]]] = OrderedDict()
+_SPANS: OrderedDict[tuple[str, int, int], list[tuple[int, list[int], str]]] = OrderedDict()
 _SPANS_LOCK = threading.Lock()
+
+
+def _fingerprint(doc: Document) -> int:
+    """Cheap identity of a document's words (the sha256 alone may be shared by hand-made ones)."""
+    return hash(tuple((w.text, w.box) for p in doc.pages for w in p.words))
 
 
 def _page_spans(doc: Document, max_len: int) -> list[tuple[int, list[int], str]]:
     """Word n-grams (up to ``max_len`` words, within a line) of every page, normalised; cached
     for the last few documents (several questions about one document reuse them)."""
-    key = (doc.sha256, len(doc.pages), doc.n_words, max_len)
+    key = (doc.sha256, _fingerprint(doc), max_len)
     with _SPANS_LOCK:
         hit = _SPANS.get(key)
         if hit is not None:
@@ -704,7 +709,7 @@ def _text(words: Sequence[Word]) -> str:
     """A value's text: words joined, form underscores and stray edge punctuation stripped."""
     parts = [w.text.strip("_|") for w in words]
     text = " ".join(p for p in parts if p)
-    text = re.sub(r"^[\s_\-—–|~+*•·=:]{2,}", "", text)  # a fill rule glued to the value
+    text = re.sub(r"^(?:[_\-—–|~+*•·=:]\s*){2,}", "", text)  # a fill rule glued to the value
     return text.strip(" _|;,~").lstrip(":").strip()
 
 
@@ -789,7 +794,8 @@ def _best_typed(row: list[Word], h: float, kind: str) -> list[Word]:
     """
     segments: list[list[Word]] = [[]]
     for w in row:
-        if _FILL.match(w.text) or _is_label_word(w.text):
+        sign = kind == "money" and w.text in ("-", "−", "–")  # "- 8 844,55": a sign, not a rule
+        if (_FILL.match(w.text) and not sign) or _is_label_word(w.text):
             segments.append([])
             continue
         if segments[-1] and w.bbox[0] - segments[-1][-1].bbox[2] > 1.5 * h:
@@ -919,7 +925,7 @@ class RulesQA:
         self._classifier = classifier
         self._extractor = extractor
         self.use_semantic = use_semantic
-        self._cache: OrderedDict[tuple[str, int, int], _Analysis] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int], _Analysis] = OrderedDict()
         self._lock = threading.Lock()
 
     def share_engines(self, classifier: Any, extractor: Any) -> None:
@@ -949,7 +955,7 @@ class RulesQA:
 
     def analyse(self, doc: Document) -> _Analysis:
         """Classification and extraction of ``doc``, computed once per document (LRU of 8)."""
-        key = (doc.sha256, len(doc.pages), doc.n_words)
+        key = (doc.sha256, _fingerprint(doc))
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -989,7 +995,7 @@ class RulesQA:
                 for c in layout:
                     c.score *= 0.8
             cands += layout
-            if not any(c.score >= self.min_confidence for c in cands):
+            if not any(c.score >= 0.6 for c in cands):  # nothing convincing next to a label
                 cands += self._unlabelled(doc, query)
         ranked = _merge(cands)
         good = [c for c in ranked if c.score >= self.min_confidence][:max(1, top_k)]
@@ -1125,6 +1131,8 @@ class RulesQA:
                 ks = kind_score(text, kind)
                 if ks <= 0.0:
                     continue
+                if ks < 1.0 and kind not in (None, "text"):
+                    ks *= 0.5  # the wrong kind of value (a date that is no date) is weak evidence
                 if where == "right" and has_below and _labelish(text, hit.text):
                     pos *= 0.85  # a header row: the value sits below the label
                 score = hit.score * iso * pos * (0.55 + 0.45 * ks) * 0.9

@@ -403,3 +403,38 @@ def test_evaluate_qa_on_native_pdfs(tmp_path):
     assert report.by_tag["total"]["anls"] == 1.0
     assert report.to_dict()["mean_anls"] == 1.0
     assert "rows" not in report.to_dict()
+
+
+def test_amounts_split_over_words_and_signed(layout_qa):
+    doc = doc_of(page_of([("Total: - 8 844,55 EUR", 60, 100), ("Tax: 1 204,10", 60, 300)]))
+    assert layout_qa.answer(doc, "What is the total?")[0].answer == "-8844.55"
+    a = layout_qa.answer(doc, "What is the tax amount?")[0]
+    assert a.answer == "1204.10" and a.words == ["1", "204,10"]
+
+
+def test_ids_split_after_a_hyphen_are_joined(layout_qa):
+    doc = doc_of(page_of([("Invoice No INV- 2022-30890", 500, 100), ("Invoice Date 2022-05-02", 500, 140)]))
+    assert layout_qa.answer(doc, "What is the invoice number?")[0].answer == "INV-2022-30890"
+
+
+def test_impossible_dates_are_not_trusted(layout_qa):
+    doc = doc_of(page_of([("Date: 3-32.12", 60, 100), ("Printed 14.01.2024", 60, 600)]))
+    a = layout_qa.answer(doc, "What is the date?", top_k=2)
+    assert a[0].answer == "14.01.2024"  # the only real date, found without a label
+    assert a[0].confidence < 0.6
+
+
+def test_unlabelled_date_fallback_only_for_generic_dates(layout_qa):
+    doc = doc_of(page_of([("CAFE X", 60, 60), ("12-01-19 21:13 CASHIER 3", 60, 400)]))
+    assert layout_qa.answer(doc, "What is the date?")[0].answer == "12-01-19"
+    assert layout_qa.answer(doc, "What is the due date?")[0].answer is None
+
+
+def test_amount_due_prefers_its_own_label_over_the_total_fallback(form_doc):
+    doc = doc_of(page_of([("Total: 1,626.57", 500, 600), ("Deposit paid: 487.97", 500, 640),
+                          ("Amount Due: 1,138.60", 500, 680)]))
+    total = Field(value="1626.57", text="1,626.57", confidence=0.95, page=1, bbox=[1, 2, 3, 4])
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields={"total": total})))
+    assert qa.answer(doc, "What is the amount due?")[0].answer == "1138.60"
+    assert qa.answer(doc, "What is the total?")[0].answer == "1626.57"
