@@ -255,7 +255,12 @@ def iter_pages(
     A page that fails to render or OCR is yielded with ``status="failed"`` and the reason in
     ``error`` (the caller decides between ``partial`` and strict failure).
     """
-    finish = layout or (lambda p: p)
+    from extractors import hooks
+
+    def finish(p: Page) -> Page:
+        hooks.alive()  # one heartbeat per page for the worker watchdog (text-layer pages too)
+        return layout(p) if layout is not None else p
+
     if pre.media_type == "application/pdf":
         pages = _pdf_pages(pre, settings, ocr, rasterizer or render_pdf_page)
         yield from (finish(p) if p.status == "ok" else p for p in pages)

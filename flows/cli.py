@@ -114,6 +114,9 @@ def process(
     extract_engine: ExtOpt = "rules",
     model: ModelOpt = None,
     device: DeviceOpt = "cpu",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Pages per model batch (model engines).")] = None,
+    precision: Annotated[str | None, typer.Option("--precision", help="auto, fp32, fp16 or bf16 (model engines on CUDA).")] = None,
+    strict_pages: Annotated[bool, typer.Option("--strict-pages", help="Fail a document when any page fails (default: partial).")] = False,
     all_files: Annotated[bool, typer.Option("--all-files", help="Also try files without a document extension.")] = False,
     no_prefect: Annotated[bool, typer.Option("--no-prefect", help="Run in-process without the Prefect flow.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
@@ -136,7 +139,9 @@ def process(
     check_export_options(export_format, preset)  # fail before the batch, not after it
     settings = settings_from_options(workers=workers, lang=lang, dpi=dpi, ocr_engine=ocr_engine,
                                      classify_engine=classify_engine,
-                                     extract_engine=extract_engine, model=model, device=device)
+                                     extract_engine=extract_engine, model=model, device=device,
+                                     batch_size=batch_size, precision=precision,
+                                     strict_pages=strict_pages or None)
     missing = [str(p) for p in inputs if not p.exists() and not p.is_symlink()]
     if missing:
         console.print(f"[red]no such file or folder:[/red] {', '.join(missing)}")
@@ -156,8 +161,8 @@ def process(
     if not quiet:
         print_summary(result.records, result.skipped)
         print_totals(console, prog, result.records)
-    console.print(f"outputs in {out}/: documents.jsonl, invoices.csv, receipts.csv, "
-                  "line_items.csv, key_values.csv")
+    console.print(f"outputs in {out}/: documents.jsonl, documents.csv, invoices.csv, "
+                  "receipts.csv, line_items.csv, key_values.csv")
     export_after_batch(out, export_format, preset)
     bad = [r for r in result.records if r.status.value in ("rejected", "failed", "partial")]
     raise typer.Exit(ExitCode.INPUT_ISSUES if bad else ExitCode.OK)
