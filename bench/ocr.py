@@ -381,8 +381,9 @@ def run(args: Any, ctx: dict[str, Any]) -> dict[str, Any]:
             starts = [docai_run(f"startup-1page#{rnd}", [one], None),
                       docai_run(f"startup-1page-noprefect#{rnd}", [one], None,
                                 extra=["--no-prefect"])]
-            if api is not None:
-                starts.append(api_docai_run(f"startup-1page-api#{rnd}", [one], None, api))
+            api_start = api_docai_run(f"startup-1page-api#{rnd}", [one], None, api)
+            if api_start is not None:
+                starts.append(api_start)
             for r in starts:
                 runs.append(r)
                 log(f"ocr: round {rnd + 1} {r.label}: {r.wall_s:.1f}s (cpu {r.cpu_s:.1f}s)")
@@ -390,7 +391,7 @@ def run(args: Any, ctx: dict[str, Any]) -> dict[str, Any]:
     def med(prefix: str, attr: str = "wall_s") -> float | None:
         return median(getattr(r, attr) for r in runs if r.label.startswith(prefix + "#"))
 
-    startup = {
+    startup: dict[str, Any] = {
         "one_page_s": med("startup-1page"), "one_page_cpu_s": med("startup-1page", "cpu_s"),
         "one_page_no_prefect_s": med("startup-1page-noprefect"),
         "one_page_no_prefect_cpu_s": med("startup-1page-noprefect", "cpu_s"),
@@ -419,7 +420,7 @@ def run(args: Any, ctx: dict[str, Any]) -> dict[str, Any]:
                         if docai_cpu is not None and startup["one_page_cpu_s"] is not None
                         else None)
         docai["cpu_s_per_page_excluding_startup"] = _round(safe_div(cpu_marginal, n), 3)
-        entry = {
+        entry: dict[str, Any] = {
             "pages": n, "floor": floor, "docai": docai,
             "ratio": ratio(docai["pages_per_s"], floor["pages_per_s"]),
             "ratio_excluding_startup": ratio(pps_excl, floor["pages_per_s"]),

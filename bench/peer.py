@@ -139,7 +139,7 @@ def run(args: Any, ctx: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(tdir, ignore_errors=True)
     n = len(files)
     i2d_cli, docai_cli = runs
-    result = {
+    result: dict[str, Any] = {
         "invoice2data_version": _version(), "documents": n,
         "invoice2data_matched": matched,
         "inprocess": {"invoice2data": {**_stats(i2d_ms), "cpu_s": round(cpu["invoice2data"], 3)},

@@ -58,7 +58,7 @@ class StageClock:
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Time a block as ``name`` (nested stages are subtracted from the enclosing one)."""
-        frame = [name, time.perf_counter(), 0.0]
+        frame: list[Any] = [name, time.perf_counter(), 0.0]
         self._stack.append(frame)
         try:
             yield
