@@ -198,12 +198,24 @@ def _mean_conf(words: list[Word]) -> float:
     return sum(w.confidence for w in words) / len(words) if words else 0.0
 
 
+def _looks_misoriented(words: list[Word]) -> bool:
+    """Strong evidence only (orientation detection costs about one more OCR pass): almost no
+    words, very low confidence, or mostly tall-and-narrow word boxes (text running sideways)."""
+    if len(words) < 15:
+        return True
+    if _mean_conf(words) < 0.55:
+        return True
+    long_words = [w for w in words if len(w.text) >= 4]
+    tall = sum(1 for w in long_words if (w.bbox[3] - w.bbox[1]) > 1.5 * (w.bbox[2] - w.bbox[0]))
+    return bool(long_words) and tall / len(long_words) > 0.5
+
+
 def _ocr_upright(img: Image.Image, ocr: OcrEngine, number: int, settings: Settings
                  ) -> tuple[Image.Image, list[Word], int]:
     """OCR, and when the result looks like a sideways or upside-down page, detect the orientation
     (Tesseract OSD), rotate and OCR again; keep whichever reading is more confident."""
     words = call_ocr(ocr, img, number, settings)
-    if len(words) >= 15 and _mean_conf(words) >= 0.75:
+    if not _looks_misoriented(words):
         return img, words, 0
     detect = getattr(ocr, "orientation", None)
     if detect is None:

@@ -145,7 +145,11 @@ class TesseractEngine:
                 return 0
         rotate = re.search(r"Rotate:\s*(\d+)", proc.stdout)
         conf = re.search(r"Orientation confidence:\s*([\d.]+)", proc.stdout)
-        if proc.returncode != 0 or not rotate or not conf or float(conf.group(1)) < 1.5:
+        if proc.returncode != 0 or not rotate or not conf:
+            return 0
+        # upside-down answers on upright but noisy scans are common: demand more for 180°
+        needed = 3.0 if int(rotate.group(1)) == 180 else 1.5
+        if float(conf.group(1)) < needed:
             return 0
         return (-int(rotate.group(1))) % 360
 
