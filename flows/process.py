@@ -321,7 +321,7 @@ def process_document(path: str, root: str | None, out: str, settings_json: str,
     summary = process_one(path, root, sha, out, settings, move=move, isolate=isolate,
                           gpu_limit=gpu_limit, api_url=api_url, final_attempt=final,
                           write=write)
-    get_run_logger().info("document %s: %s%s, %d pages, %.2fs", (summary["sha256"] or "-")[:12],
+    get_run_logger().debug("document %s: %s%s, %d pages, %.2fs", (summary["sha256"] or "-")[:12],
                           summary["status"],
                           f" ({summary['reason']})" if summary["reason"] else "",
                           summary["pages"], summary["seconds"])
