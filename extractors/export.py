@@ -1,6 +1,6 @@
 """Exports: tables rebuilt from records, written as CSV, JSON Lines, JSON, Parquet or XLSX.
 
-Three tables, each with a stable column order (``flows/EXPORT.md`` documents every column):
+Three tables, each with a stable column order (the README section "Exporting to your accounting system" documents every column):
 
 - ``documents``: one row per document — source, sha256, type, status, every canonical header
   field, then each field's confidence, then the errors (``field:code``);

@@ -1,7 +1,7 @@
 """``docai serve`` (scheduled batches) and ``docai watch`` (a watched inbox).
 
 Both run the same folder flow as ``docai process`` (one task per document, worker-process
-isolation, the ledger, quarantine). See ``flows/OPERATIONS.md`` for operators.
+isolation, the ledger, quarantine). See the README section "Running docai in production".
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def serve(
     """Run the folder flow on a schedule (Prefect deployments served by this process).
 
     Point PREFECT_API_URL at a Prefect server (`prefect server start`) to see runs in its UI;
-    with a work pool and workers instead, use prefect.yaml (see flows/OPERATIONS.md).
+    with a work pool and workers instead, use prefect.yaml (see the README, "Work pools and workers").
     """
     _configure_logging(verbose)
     from extractors.errors import UsageError

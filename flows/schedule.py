@@ -21,7 +21,7 @@ Several jobs (different inboxes, outputs, times or settings) come from a config 
     interval_s = 3600
 
 (``.yaml``/``.yml`` files hold the same as ``jobs: [...]``). For a Prefect server with work
-pools and workers, see ``prefect.yaml`` and ``flows/OPERATIONS.md``.
+pools and workers, see ``prefect.yaml`` and the README ("Running docai in production").
 """
 
 from __future__ import annotations
