@@ -275,14 +275,20 @@ def label_phrase(question: str) -> tuple[str, str | None]:
     return q.strip(" :"), wh  # the colon of a copied label ("Date:") is not part of the phrase
 
 
+_NORM_LABELS: dict[str, tuple[str, ...]] = {}
+
+
 def _lexical_field_scores(phrase: str) -> dict[str, float]:
+    if not _NORM_LABELS:
+        _NORM_LABELS.update({k: tuple(dict.fromkeys(norm_label(s) for s in v))
+                             for k, v in FIELD_LABELS.items()})
     from rapidfuzz import fuzz
 
     norm = norm_label(phrase)
     scores: dict[str, float] = {}
     if not norm:
         return scores
-    for name, synonyms in FIELD_LABELS.items():
+    for name, synonyms in _NORM_LABELS.items():
         best = 0.0
         for syn in synonyms:
             s = fuzz.ratio(norm, syn) / 100.0
@@ -381,7 +387,9 @@ def parse_question(question: str, *, use_semantic: bool | None = None) -> Query:
             "sender", "seller", "vendor", "supplier", "merchant", "issuer"):
         ranked = [("vendor_name", 0.9)]
     fields = tuple((n, round(s, 4)) for n, s in ranked[:3])
-    if kind is None and fields:
+    if kind is None and fields and lex.get(fields[0][0], 0.0) >= 0.85:
+        # the value's kind follows a field the question names; a field found only by meaning
+        # ("Contact" ~ phone) is too loose to restrict what may be read next to the label
         kind = FIELD_KIND.get(fields[0][0])
     return Query(question, label, wh, kind, fields)
 
@@ -1112,7 +1120,8 @@ class RulesQA:
         if not phrases or query.item is not None:
             return []
         hits = find_labels(doc, phrases, use_semantic=False, limit=6)
-        if (not hits or hits[0].score < 0.85) and self.use_semantic is not False and query.label:
+        # MiniLM only when the words of the question are not printed (a synonym may be)
+        if (not hits or hits[0].score < 0.7) and self.use_semantic is not False and query.label:
             hits = find_labels(doc, phrases, use_semantic=True, limit=6)
         kind = query.kind
         out: list[_Candidate] = []
