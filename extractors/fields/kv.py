@@ -1,184 +1,805 @@
 """Generic key→value pairs of a document (forms, and labels the canonical fields miss).
 
-A key is a printed label ("Date:", "Name / Phone Ext.", "TO"); its value is the nearest text
-segment to its right on the same visual row, else the text directly below it in the same column
-(multi-line values followed). "Key: value" inside one segment is split at the colon.
+A page is read in four small learned steps, all on the OCR words and their boxes (no image, no
+vocabulary), each a tiny numpy MLP whose parameters live in ``kv_model.json``:
+
+1. **join** — two neighbouring words of a visual line belong to the same text entity or not
+   (gap, colon, case and digit changes, font-height change, OCR confidence);
+2. **role** — each run of joined words (a *fragment*) is a key, a value, a header or other
+   (text shape, colon, casing, position, OCR confidence — handwriting and typed-in values read with
+   lower confidence — and what lies left, right, above and below it);
+3. **merge** — a fragment continues the one right above it (multi-line values and keys);
+4. **link** — a key entity and a candidate value entity form a pair (relative position, same row
+   or below, distance ranks, both roles).
+
+Pairs are chosen greedily by link score (each entity plays one role, each value has one key) and
+kept above a threshold chosen on cross-validated training forms. A pair's ``confidence`` is the
+probability, calibrated on cross-validated training forms, that the pair is right (key and value
+text both within ANLS 0.8 of the labelled pair).
+
+The parameters are produced by ``extractors/fields/train_kv.py`` from the 99 FUNSD training forms
+in ``../shared/datasets/funsd_train``. FUNSD is licensed for non-commercial research and
+educational use only (EPFL-LTS5 terms of use); the parameters are derived from it.
+
+>>> from schemas.document import Document, Page, Word
+>>> from extractors.layout import build_layout
+>>> ws = [Word.from_pixels(t, b, page_width=1000, page_height=1000, confidence=0.9) for t, b in
+...       [("Date:", (50, 100, 110, 118)), ("9/3/92", (300, 100, 380, 118))]]
+>>> doc = Document(source="x", sha256="0", media_type="image/png",
+...                pages=[build_layout(Page(number=1, width=1000, height=1000, words=ws))])
+>>> [(kv.key, kv.value) for kv in extract_key_values(doc)]
+[('Date:', '9/3/92')]
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import re
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import median
+from typing import Any
+
+import numpy as np
 
 from schemas.document import Document, Page, Word, union_box
 from schemas.fields import KeyValue
 
-__all__ = ["extract_key_values"]
+__all__ = ["MODEL_PATH", "Entity", "Fragment", "PageParse", "extract_key_values", "load_model", "predict",
+           "parse_page"]
 
-_KEY_COLON = re.compile(r"([A-Za-zÀ-ÿ][^:]{0,50}?)\s*:(?!\d{2})")
+log = logging.getLogger("docai.kv")
+
+MODEL_PATH = Path(__file__).with_name("kv_model.json")
+ROLES = ("key", "value", "header", "other")
+_K, _V, _H, _O = range(4)
+
+# ---------------------------------------------------------------------------------------------
+# model
+# ---------------------------------------------------------------------------------------------
+_LOCK = threading.Lock()
+_MODEL: dict[str, Any] | None = None
+_WARNED = False
 
 
-def _alpha(s: str) -> int:
-    return sum(ch.isalpha() for ch in s)
+def load_model(path: str | Path | None = None) -> dict[str, Any] | None:
+    """The key-value model (``kv_model.json``), loaded once; ``None`` when missing or broken."""
+    global _MODEL, _WARNED
+    if path is not None:
+        return _read_model(Path(path))
+    if _MODEL is None:
+        with _LOCK:
+            if _MODEL is None:
+                try:
+                    _MODEL = _read_model(MODEL_PATH)
+                except (OSError, ValueError, KeyError) as exc:
+                    if not _WARNED:
+                        _WARNED = True
+                        log.warning("key-values: model %s unusable (%s); no key-values",
+                                    MODEL_PATH.name, type(exc).__name__)
+                    return None
+    return _MODEL
 
 
-def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+def _read_model(path: Path) -> dict[str, Any]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    out: dict[str, Any] = {"thresholds": raw["thresholds"], "calibration": raw.get("calibration")}
+    for name in ("join", "role", "merge", "link"):
+        out[name] = trees_from_json(raw[name])
+    return out
+
+
+def trees_from_json(raw: dict[str, Any]) -> dict[str, Any]:
+    """Arrays of a serialised tree ensemble (see :func:`predict`)."""
+    out: dict[str, Any] = {"n_out": int(raw["n_out"]), "depth": int(raw["depth"]),
+                           "n_features": len(raw["features"])}
+    for k, dtype in (("baseline", np.float64), ("feature", np.int64), ("threshold", np.float64),
+                     ("left", np.int64), ("right", np.int64), ("value", np.float64),
+                     ("roots", np.int64), ("tree_class", np.int64)):
+        out[k] = np.asarray(raw[k], dtype=dtype)
+    idx = np.arange(len(out["feature"]))
+    for k in ("left", "right"):  # leaves (stored as -1) point to themselves
+        out[k] = np.where(out[k] < 0, idx, out[k])
+    return out
+
+
+def predict(params: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Probabilities of a gradient-boosted tree ensemble, shape ``(n, n_out)``.
+
+    All trees are walked at once: ``node[i, t]`` is sample ``i``'s node in tree ``t``; a node goes
+    left when ``x[feature] <= threshold``; leaves have ``feature == -1`` (and point to themselves).
+    ``n_out == 1`` is a sigmoid (binary), otherwise a softmax over ``n_out`` classes.
+    """
+    n_out = params["n_out"]
+    if x.shape[0] == 0:
+        return np.zeros((0, n_out))
+    if x.shape[1] != params["n_features"]:
+        raise ValueError(f"model expects {params['n_features']} features, got {x.shape[1]}")
+    feat, thr, left, right = params["feature"], params["threshold"], params["left"], params["right"]
+    node = np.broadcast_to(params["roots"], (x.shape[0], len(params["roots"]))).copy()
+    rows = np.arange(x.shape[0])[:, None]
+    for _ in range(params["depth"]):
+        f = feat[node]
+        leaf = f < 0
+        go_left = x[rows, np.where(leaf, 0, f)] <= thr[node]
+        node = np.where(leaf, node, np.where(go_left, left[node], right[node]))
+    vals = params["value"][node]
+    raw = np.tile(params["baseline"], (x.shape[0], 1))
+    for c in range(n_out):
+        raw[:, c] += vals[:, params["tree_class"] == c].sum(axis=1)
+    if n_out == 1:
+        return 1.0 / (1.0 + np.exp(-np.clip(raw, -40, 40)))
+    raw = raw - raw.max(axis=1, keepdims=True)
+    e = np.exp(raw)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# text helpers
+# ---------------------------------------------------------------------------------------------
+_JUNK_WORD = re.compile(r"[_|~=—–\-\[\]{}'`\"‘’“”.,]+")
+_GLUED_KEY = re.compile(r"^([A-Za-zÀ-ÿ][^:\d]{1,40}:)(\S.*)$")
+_EDGE_L = re.compile(r"^[\s_|~=—–\[\]{}:;,'`]+")
+_EDGE_R = re.compile(r"[\s_|~=—–\[\]{};,'`]+$")
+_DATE = re.compile(r"\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d", re.I)
+_MONEY = re.compile(r"[$€£]|\d[.,]\d\d\b")
+_PHONE = re.compile(r"\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4}")
+
+
+def _is_junk(text: str) -> bool:
+    """Rules, underlines and stray marks OCR reads on form lines (``____``, ``|``, ``—``)."""
+    return bool(_JUNK_WORD.fullmatch(text)) and not re.fullmatch(r"[.,]", text)
+
+
+def clean_value(text: str) -> str:
+    """A value without the underline/bracket residue OCR leaves around filled-in fields."""
+    return _EDGE_R.sub("", _EDGE_L.sub("", text)).strip()
+
+
+def clean_key(text: str) -> str:
+    """A key as printed (its colon kept) without leading/trailing rules."""
+    t = re.sub(r"^[\s_|~=—–\[\]{}]+", "", text)
+    return re.sub(r"[\s_|~=—–\[\]{}]+$", "", t).strip()
+
+
+def _ratio(text: str, pred: Any) -> float:
+    chars = [c for c in text if not c.isspace()]
+    return sum(1 for c in chars if pred(c)) / max(1, len(chars))
+
+
+def _upper_ratio(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    return sum(c.isupper() for c in letters) / max(1, len(letters))
+
+
+_CHAR_W = 0.62  # a character's width, as a share of the word box height (typical print)
+
+
+def _split_rules(w: Word, page: Page) -> list[Word]:
+    """``AGENCY____`` / ``No.__533__`` (text run into a fill-in rule) → the text parts alone, each
+    with a box estimated from its position in the word (text runs anchored at the word's ends)."""
+    if "_" not in w.text:
+        return [w]
+    parts = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[^_]+", w.text)]
+    if not parts:
+        return []
+    x0, y0, x1, y1 = w.bbox
+    n = len(w.text)
+    char_w = _CHAR_W * max(1.0, y1 - y0)
+    out = []
+    for a, b, t in parts:
+        width = min(x1 - x0, len(t) * char_w)
+        if a == 0:
+            bx0 = x0
+        elif b == n:
+            bx0 = x1 - width
+        else:
+            bx0 = x0 + (x1 - x0) * (a + b) / (2 * n) - width / 2
+        bx0 = max(x0, min(bx0, x1 - width))
+        out.append(Word.from_pixels(t, (bx0, y0, bx0 + width, y1), page_width=page.width,
+                                    page_height=page.height, confidence=w.confidence))
+    return out
+
+
+def _split_glued(words: list[Word], page: Page) -> list[Word]:
+    """``Date:9/3/92`` (no space after the colon) → ``Date:`` ``9/3/92`` (box split by length)."""
+    out: list[Word] = []
+    for w in (part for word in words for part in _split_rules(word, page)):
+        m = _GLUED_KEY.match(w.text)
+        if not m or not re.search(r"[A-Za-z0-9]", m.group(2)):
+            out.append(w)
+            continue
+        a, b = m.group(1), m.group(2)
+        x0, y0, x1, y1 = w.bbox
+        cut = x0 + (x1 - x0) * len(a) / len(w.text)
+        for t, bb in ((a, (x0, y0, cut, y1)), (b, (cut, y0, x1, y1))):
+            out.append(Word.from_pixels(t, bb, page_width=page.width, page_height=page.height,
+                                        confidence=w.confidence))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# page structures
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Fragment:
+    """A run of joined words on one visual line."""
+
+    words: list[Word]
+    line: int
+    ids: list[int] = field(default_factory=list)  # positions in PageParse.words
+    probs: np.ndarray | None = None
+    block: int = -1  # the layout block of its line
+
+    def __post_init__(self) -> None:
+        b = union_box([w.bbox for w in self.words])
+        self.x0, self.y0, self.x1, self.y1 = (float(v) for v in b)
+        self.text = " ".join(w.text for w in self.words)
+        self.h = float(median([max(1.0, w.bbox[3] - w.bbox[1]) for w in self.words]))
+        self.conf = float(np.mean([w.confidence for w in self.words]))
+
+
+@dataclass
+class Entity:
+    """Fragments read as one key, value, header or other (one or more lines)."""
+
+    frags: list[Fragment]
+    probs: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.frags.sort(key=lambda f: (f.y0, f.x0))
+        b = union_box([(f.x0, f.y0, f.x1, f.y1) for f in self.frags])
+        self.x0, self.y0, self.x1, self.y1 = (float(v) for v in b)
+        self.words = [w for f in self.frags for w in f.words]
+        self.ids = [i for f in self.frags for i in f.ids]
+        self.text = " ".join(f.text for f in self.frags)
+        self.h = float(median([f.h for f in self.frags]))
+        self.conf = float(np.mean([w.confidence for w in self.words]))
+
+
+@dataclass
+class PageParse:
+    """What :func:`parse_page` read: words, fragments, entities and scored candidate links."""
+
+    words: list[Word]
+    lines: list[list[int]]
+    blocks: list[int] = field(default_factory=list)  # layout block of each line
+    fragments: list[Fragment] = field(default_factory=list)
+    entities: list[Entity] = field(default_factory=list)
+    links: list[tuple[int, int, float]] = field(default_factory=list)  # (key entity, value entity, p)
+    med_h: float = 10.0
+
+
+def _vov(a0: float, a1: float, b0: float, b1: float) -> float:
     inter = min(a1, b1) - max(a0, b0)
     return max(0.0, inter) / max(1.0, min(a1 - a0, b1 - b0))
 
 
-def _segments(words: Sequence[Word], factor: float = 1.5) -> list[list[int]]:
-    if not words:
-        return []
-    h = median([max(1.0, w.bbox[3] - w.bbox[1]) for w in words])
-    segs: list[list[int]] = [[0]]
-    for k in range(1, len(words)):
-        if words[k].bbox[0] - words[k - 1].bbox[2] > factor * h:
-            segs.append([k])
-        else:
-            segs[-1].append(k)
-    return segs
+def _lines(page: Page) -> tuple[list[Word], list[list[int]], list[int]]:
+    """Cleaned words, lines (positions into the words) and each line's layout block."""
+    block_of = {li: b for b, blk in enumerate(page.blocks) for li in blk.line_ids}
+    words: list[Word] = []
+    lines: list[list[int]] = []
+    blocks: list[int] = []
+    for li, ln in enumerate(page.lines):
+        ws = [w for w in _split_glued(page.line_words(ln), page) if not _is_junk(w.text)]
+        if not ws:
+            continue
+        ws.sort(key=lambda w: w.bbox[0])
+        lines.append(list(range(len(words), len(words) + len(ws))))
+        blocks.append(block_of.get(li, -1 - li))
+        words.extend(ws)
+    return words, lines, blocks
 
 
-@dataclass
-class _Ln:
-    page: Page
-    words: list[Word]
-    text: str
-    starts: list[int]
-
-    def span_words(self, a: int, b: int) -> list[int]:
-        out = []
-        for k, s in enumerate(self.starts):
-            if s < b and a < s + len(self.words[k].text):
-                out.append(k)
-        return out
+# ---------------------------------------------------------------------------------------------
+# 1. join
+# ---------------------------------------------------------------------------------------------
+JOIN_FEATURES = (
+    "gap_h", "log_gap_h", "gap_rel", "l_colon", "l_punct", "l_q", "r_paren", "l_upper", "r_upper",
+    "r_cap", "l_cap", "l_digit", "r_digit", "log_h_ratio", "dcy_h", "l_conf", "r_conf", "d_conf",
+    "l_len", "r_len", "r_colon_only", "l_first", "r_last", "l_alpha", "r_alpha", "line_n",
+)
 
 
-@dataclass
-class _Seg:
-    ln: _Ln
-    pos: list[int]
-    text: str
-    x0: float
-    y0: float
-    x1: float
-    y1: float
+def join_features(ws: Sequence[Word]) -> np.ndarray:
+    """Features of each junction ``(k, k+1)`` of a left-to-right line, shape ``(len-1, F)``."""
+    n = len(ws)
+    if n < 2:
+        return np.zeros((0, len(JOIN_FEATURES)))
+    hs = [max(1.0, w.bbox[3] - w.bbox[1]) for w in ws]
+    h = float(median(hs))
+    gaps = [ws[k + 1].bbox[0] - ws[k].bbox[2] for k in range(n - 1)]
+    pos = [g for g in gaps if g > 0]
+    mg = float(median(pos)) if pos else h * 0.4
+    rows = []
+    for k in range(n - 1):
+        a, b = ws[k], ws[k + 1]
+        ta, tb = a.text, b.text
+        g = gaps[k]
+        rows.append([
+            max(-1.0, min(10.0, g / h)), math.log1p(max(0.0, g) / h), min(10.0, max(0.0, g) / (mg + 1.0)),
+            float(ta.endswith(":")), float(ta[-1:] in ".,;"), float(ta.endswith("?")),
+            float(tb.startswith("(")), float(ta.isupper()), float(tb.isupper()),
+            float(tb[:1].isupper()), float(ta[:1].isupper()),
+            _ratio(ta, str.isdigit), _ratio(tb, str.isdigit),
+            math.log(hs[k + 1] / hs[k]), ((b.bbox[1] + b.bbox[3]) - (a.bbox[1] + a.bbox[3])) / (2 * h),
+            a.confidence, b.confidence, abs(a.confidence - b.confidence),
+            math.log1p(len(ta)), math.log1p(len(tb)), float(tb.strip() == ":"),
+            float(k == 0), float(k + 1 == n - 1),
+            _ratio(ta, str.isalpha), _ratio(tb, str.isalpha), math.log1p(n),
+        ])
+    return np.asarray(rows, dtype=np.float64)
 
 
-def _line(page: Page, words: list[Word]) -> _Ln:
-    starts, p = [], 0
-    for w in words:
-        starts.append(p)
-        p += len(w.text) + 1
-    return _Ln(page, words, " ".join(w.text for w in words), starts)
-
-
-def _page_segments(lines: list[_Ln]) -> list[_Seg]:
-    out = []
-    for ln in lines:
-        for seg in _segments(ln.words, 1.5):
-            ws = [ln.words[k] for k in seg]
-            out.append(_Seg(ln, seg, " ".join(w.text for w in ws), min(w.bbox[0] for w in ws),
-                            min(w.bbox[1] for w in ws), max(w.bbox[2] for w in ws),
-                            max(w.bbox[3] for w in ws)))
+def _fragments(words: list[Word], lines: list[list[int]], model: dict[str, Any],
+               blocks: Sequence[int] | None = None) -> list[Fragment]:
+    thr = model["thresholds"]["join"]
+    out: list[Fragment] = []
+    for li, ids in enumerate(lines):
+        ws = [words[i] for i in ids]
+        p = predict(model["join"], join_features(ws))[:, 0] if len(ws) > 1 else np.zeros(0)
+        blk = blocks[li] if blocks is not None else -1
+        cur = [ids[0]]
+        for k in range(1, len(ids)):
+            if p[k - 1] >= thr:
+                cur.append(ids[k])
+            else:
+                out.append(Fragment([words[i] for i in cur], li, cur, block=blk))
+                cur = [ids[k]]
+        out.append(Fragment([words[i] for i in cur], li, cur, block=blk))
     return out
 
 
-def _keyness(seg: _Seg) -> float:
-    t = seg.text.strip()
-    if _alpha(t) < 2 or len(t) > 60:
-        return 0.0
-    if t.endswith(":"):
-        return 1.0
+# ---------------------------------------------------------------------------------------------
+# 2. role
+# ---------------------------------------------------------------------------------------------
+def _text_shape(t: str) -> list[float]:
     words = t.split()
-    digits = sum(ch.isdigit() for ch in t)
-    if len(words) <= 5 and digits == 0 and not t.endswith((".", ",")):
-        upper = sum(ch.isupper() for ch in t) / max(1, _alpha(t))
-        return 0.5 if upper > 0.6 or t.endswith("?") or t[0].isupper() else 0.3
-    return 0.0
+    return [
+        math.log1p(len(words)), math.log1p(len(t)), _ratio(t, str.isalpha), _ratio(t, str.isdigit),
+        _upper_ratio(t), sum(w[:1].isupper() for w in words) / max(1, len(words)),
+        _ratio(t, lambda c: not c.isalnum()), float(t.endswith(":")), float(":" in t[:-1]),
+        float(t.endswith("?")), float(t.endswith(".")), float(t[:1].isdigit()), float(t[:1] in "(#*•-"),
+        float(bool(_DATE.search(t))), float(bool(_MONEY.search(t))), float(bool(_PHONE.search(t))),
+        float(t.isupper() and any(c.isalpha() for c in t)),
+    ]
 
 
-def _kv(key: str, key_ws: list[Word], val: str, val_ws: list[Word], pno: int, strength: float
-        ) -> KeyValue | None:
-    if not re.search(r"\w", val) or not re.search(r"[^\W\d_]", key):
-        return None
-    ws = key_ws + val_ws
-    conf = sum(w.confidence for w in ws) / len(ws) * (0.4 + 0.5 * strength)
-    kb = union_box([w.box for w in key_ws])
-    vb = union_box([w.box for w in val_ws]) if val_ws else None
-    return KeyValue(key=key.strip().rstrip(":").strip(), value=val.strip(), confidence=round(conf, 4), page=pno,
-                    key_bbox=[int(v) for v in kb], value_bbox=[int(v) for v in vb] if vb else None)
+SHAPE_FEATURES = ("n_words", "n_chars", "alpha", "digit", "upper", "title", "punct", "colon_end",
+                  "colon_in", "q_end", "dot_end", "digit_start", "bullet_start", "date", "money",
+                  "phone", "all_caps")
+ROLE_FEATURES = SHAPE_FEATURES + (
+    "conf", "min_conf", "log_h_rel", "x0", "x1", "yc", "width",
+    "has_left", "left_gap", "left_colon", "left_conf", "has_right", "right_gap", "right_colon",
+    "right_digit", "right_conf", "has_above", "above_dy", "above_colon", "has_below", "below_dy",
+    "below_colon", "row_n", "row_first", "row_last", "below_conf", "above_conf",
+)
 
 
-def extract_key_values(doc: Document) -> list[KeyValue]:
-    """Generic key→value pairs of every page of ``doc``."""
-    out: list[KeyValue | None] = []
-    for page in doc.pages:
-        lines = [_line(page, page.line_words(ln)) for ln in page.lines if ln.word_ids]
-        out.extend(_page_kvs(page, lines))
-    return [kv for kv in out if kv is not None]
-
-
-def _page_kvs(page: Page, lines: list[_Ln]) -> list[KeyValue | None]:
-    out: list[KeyValue | None] = []
-    pno = page.number
-    segs = _page_segments(lines)
-    used: set[int] = set()
-    for i, sg in enumerate(segs):
-        ln = sg.ln
-        s_a = ln.starts[sg.pos[0]]
-        s_b = ln.starts[sg.pos[-1]] + len(ln.words[sg.pos[-1]].text)
-        text = ln.text[s_a:s_b]
-        keys = [m for m in _KEY_COLON.finditer(text) if _alpha(m.group(1)) >= 2]
-        if keys and keys[0].start() == 0 and text[keys[0].end():].strip():
-            for n, m in enumerate(keys):
-                end = keys[n + 1].start() if n + 1 < len(keys) else len(text)
-                val = text[m.end():end].strip()
-                if not val:
-                    continue
-                kpos = ln.span_words(s_a + m.start(1), s_a + m.end(1))
-                vpos = ln.span_words(s_a + m.end(), s_a + end)
-                out.append(_kv(m.group(1), [ln.words[k] for k in kpos], val,
-                               [ln.words[k] for k in vpos], pno, 1.0))
-            used.add(i)
-            continue
-        kn = _keyness(sg)
-        if kn < 0.5 or i in used:
-            continue
-        h = max(1.0, sg.y1 - sg.y0)
-        right = [o for j, o in enumerate(segs) if j != i and o.x0 >= sg.x1 - 2
-                 and _overlap(sg.y0, sg.y1, o.y0, o.y1) >= 0.5 and o.x0 - sg.x1 < 0.45 * page.width]
-        right.sort(key=lambda o: o.x0)
-        if right and _keyness(right[0]) < 1.0 and (kn >= 0.8 or _keyness(right[0]) < 0.5):
-            o = right[0]
-            out.append(_kv(text, [ln.words[k] for k in sg.pos], o.text,
-                           [o.ln.words[k] for k in o.pos], pno, kn))
-            used.add(segs.index(o))
-            continue
-        if right:
-            continue
-        below = [o for o in segs if o.y0 >= sg.y1 - 0.3 * h and o.y0 - sg.y1 < 1.6 * h
-                 and o.x1 > sg.x0 - 0.2 * (sg.x1 - sg.x0) and o.x0 < sg.x1 + 0.3 * (sg.x1 - sg.x0)
-                 and o.ln is not ln]
-        below.sort(key=lambda o: (o.y0, o.x0))
-        if not below or _keyness(below[0]) >= (0.8 if kn < 1.0 else 0.5):
-            continue
-        first = below[0]
-        parts = [first]
-        cur = first
-        while True:
-            nxt = [o for o in segs if o.y0 >= cur.y1 - 0.3 * h and o.y0 > cur.y0 + 0.5 * h
-                   and o.y0 - cur.y1 < 0.8 * h and o not in parts
-                   and _overlap(o.x0, o.x1, cur.x0, cur.x1) > 0.5 and o.ln is not cur.ln]
-            if not nxt or _keyness(nxt[0]) >= 0.8 or len(parts) >= 6:
+def _neighbours(frags: list[Fragment]) -> tuple[list[int | None], list[int | None],
+                                                   list[int | None], list[int | None], list[int]]:
+    """Nearest fragment left/right on the same row, above/below overlapping in x; row sizes."""
+    n = len(frags)
+    left: list[int | None] = [None] * n
+    right: list[int | None] = [None] * n
+    above: list[int | None] = [None] * n
+    below: list[int | None] = [None] * n
+    row_n = [1] * n
+    order = sorted(range(n), key=lambda i: frags[i].y0)
+    for i in range(n):
+        f = frags[i]
+        bl = br = None
+        dl = dr = math.inf
+        cnt = 1
+        for j in range(n):
+            if j == i:
+                continue
+            o = frags[j]
+            if _vov(f.y0, f.y1, o.y0, o.y1) >= 0.5:
+                cnt += 1
+                if o.x1 <= f.x0 + 2 and f.x0 - o.x1 < dl:
+                    dl, bl = f.x0 - o.x1, j
+                elif o.x0 >= f.x1 - 2 and o.x0 - f.x1 < dr:
+                    dr, br = o.x0 - f.x1, j
+        left[i], right[i], row_n[i] = bl, br, cnt
+    for a_pos, i in enumerate(order):
+        f = frags[i]
+        for j in order[a_pos + 1:]:
+            o = frags[j]
+            if o.y0 < f.y0 + 0.5 * f.h or _vov(f.y0, f.y1, o.y0, o.y1) >= 0.5:
+                continue
+            if min(f.x1, o.x1) - max(f.x0, o.x0) > 0:
+                below[i] = j
                 break
-            cur = min(nxt, key=lambda o: o.y0)
-            parts.append(cur)
-        val = " ".join(p.text for p in parts)
-        out.append(_kv(text, [ln.words[k] for k in sg.pos], val,
-                       [p.ln.words[k] for p in parts for k in p.pos], pno, kn * 0.9))
-        used.update(segs.index(p) for p in parts)
+        for j in reversed(order[:a_pos]):
+            o = frags[j]
+            if o.y0 > f.y0 - 0.5 * f.h or _vov(f.y0, f.y1, o.y0, o.y1) >= 0.5:
+                continue
+            if min(f.x1, o.x1) - max(f.x0, o.x0) > 0:
+                above[i] = j
+                break
+    return left, right, above, below, row_n
+
+
+def role_features(frags: list[Fragment], page: Page, med_h: float,
+                  nb: tuple[Any, ...] | None = None) -> np.ndarray:
+    """Features of each fragment for the role classifier, shape ``(n, F)``."""
+    left, right, above, below, row_n = nb or _neighbours(frags)
+    W, H = max(1.0, page.width), max(1.0, page.height)
+    rows = []
+    for i, f in enumerate(frags):
+        h = f.h
+        lf = frags[left[i]] if left[i] is not None else None
+        rf = frags[right[i]] if right[i] is not None else None
+        af = frags[above[i]] if above[i] is not None else None
+        bf = frags[below[i]] if below[i] is not None else None
+        rows.append(_text_shape(f.text) + [
+            f.conf, min(w.confidence for w in f.words), math.log(h / med_h),
+            f.x0 / W, f.x1 / W, (f.y0 + f.y1) / (2 * H), (f.x1 - f.x0) / W,
+            float(lf is not None), min(20.0, (f.x0 - lf.x1) / h) if lf else 20.0,
+            float(lf.text.endswith(":")) if lf else 0.0, lf.conf if lf else 1.0,
+            float(rf is not None), min(20.0, (rf.x0 - f.x1) / h) if rf else 20.0,
+            float(rf.text.endswith(":")) if rf else 0.0, _ratio(rf.text, str.isdigit) if rf else 0.0,
+            rf.conf if rf else 1.0,
+            float(af is not None), min(20.0, (f.y0 - af.y1) / h) if af else 20.0,
+            float(af.text.endswith(":")) if af else 0.0,
+            float(bf is not None), min(20.0, (bf.y0 - f.y1) / h) if bf else 20.0,
+            float(bf.text.endswith(":")) if bf else 0.0,
+            math.log(row_n[i]), float(lf is None), float(rf is None),
+            bf.conf if bf else 1.0, af.conf if af else 1.0,
+        ])
+    return np.asarray(rows, dtype=np.float64).reshape(len(frags), len(ROLE_FEATURES))
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. merge
+# ---------------------------------------------------------------------------------------------
+MERGE_FEATURES = (
+    "dy_h", "dleft_h", "dright_h", "ov_min", "ov_max", "log_w_ratio", "log_h_ratio", "u_colon",
+    "u_dot", "u_comma", "l_lower", "l_upper", "l_digit", "u_has_left", "l_has_left", "u_has_right",
+    "l_has_right", "l_left_key", "d_conf", "u_n", "l_n",
+    "u_pk", "u_pv", "u_ph", "u_po", "l_pk", "l_pv", "l_ph", "l_po",
+    "same_block", "rank_down", "rank_up", "n_down", "n_up", "u_hyphen", "l_paren", "mutual",
+)
+_MERGE_GAP = 3.0
+
+
+def merge_candidates(frags: list[Fragment], nb: tuple[Any, ...]) -> list[tuple[int, int]]:
+    """``(upper, lower)`` pairs: the two nearest fragments below each fragment that overlap it in
+    x, and the two nearest above each fragment."""
+    n = len(frags)
+    down: list[list[tuple[float, int]]] = [[] for _ in range(n)]
+    up: list[list[tuple[float, int]]] = [[] for _ in range(n)]
+    for i, u in enumerate(frags):
+        for j, lo in enumerate(frags):
+            if j == i or lo.y0 < u.y0 + 0.5 * u.h or _vov(u.y0, u.y1, lo.y0, lo.y1) >= 0.5:
+                continue
+            gap = lo.y0 - u.y1
+            if gap > _MERGE_GAP * max(u.h, lo.h) or min(u.x1, lo.x1) - max(u.x0, lo.x0) <= 0:
+                continue
+            down[i].append((gap, j))
+            up[j].append((gap, i))
+    pairs: set[tuple[int, int]] = set()
+    for i in range(n):
+        pairs.update((i, j) for _, j in sorted(down[i])[:2])
+        pairs.update((j, i) for _, j in sorted(up[i])[:2])
+    return sorted(pairs)
+
+
+def merge_features(frags: list[Fragment], pairs: list[tuple[int, int]], nb: tuple[Any, ...]
+                   ) -> np.ndarray:
+    """Features of each candidate ``(upper, lower)`` pair, shape ``(n, F)``."""
+    left, right, above, below, _ = nb
+    downs: dict[int, list[tuple[float, int]]] = {}
+    ups: dict[int, list[tuple[float, int]]] = {}
+    for i, j in pairs:
+        gap = frags[j].y0 - frags[i].y1
+        downs.setdefault(i, []).append((gap, j))
+        ups.setdefault(j, []).append((gap, i))
+    rows = []
+    for i, j in pairs:
+        u, lo = frags[i], frags[j]
+        h = max(u.h, lo.h)
+        ov = max(0.0, min(u.x1, lo.x1) - max(u.x0, lo.x0))
+        wu, wl = max(1.0, u.x1 - u.x0), max(1.0, lo.x1 - lo.x0)
+        lk = frags[left[j]].probs[_K] if left[j] is not None else 0.0
+        rows.append([
+            min(10.0, (lo.y0 - u.y1) / h), max(-20.0, min(20.0, (lo.x0 - u.x0) / h)),
+            max(-20.0, min(20.0, (lo.x1 - u.x1) / h)), ov / min(wu, wl), ov / max(wu, wl),
+            math.log(wl / wu), math.log(lo.h / u.h), float(u.text.endswith(":")),
+            float(u.text.endswith(".")), float(u.text.endswith(",")),
+            float(lo.text[:1].islower()), float(lo.text[:1].isupper()), float(lo.text[:1].isdigit()),
+            float(left[i] is not None), float(left[j] is not None), float(right[i] is not None),
+            float(right[j] is not None), float(lk), abs(u.conf - lo.conf),
+            math.log1p(len(u.words)), math.log1p(len(lo.words)),
+            *u.probs, *lo.probs,
+            float(u.block == lo.block), float(sorted(downs[i]).index((lo.y0 - u.y1, j))),
+            float(sorted(ups[j]).index((lo.y0 - u.y1, i))), float(len(downs[i])), float(len(ups[j])),
+            float(u.text.endswith("-")), float(lo.text.startswith("(")),
+            float(below[i] == j and above[j] == i),
+        ])
+    return np.asarray(rows, dtype=np.float64).reshape(len(pairs), len(MERGE_FEATURES))
+
+
+def _entities(frags: list[Fragment], pairs: list[tuple[int, int]], p: np.ndarray, thr: float
+              ) -> list[Entity]:
+    parent = list(range(len(frags)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    has_down: set[int] = set()
+    has_up: set[int] = set()
+    for n in np.argsort(-np.asarray(p, dtype=np.float64), kind="stable"):
+        (i, j), pi = pairs[n], p[n]
+        if pi < thr:
+            break
+        if i in has_down or j in has_up or find(i) == find(j):
+            continue
+        has_down.add(i)
+        has_up.add(j)
+        parent[find(j)] = find(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(frags)):
+        groups.setdefault(find(i), []).append(i)
+    out = []
+    for ids in groups.values():
+        fs = [frags[i] for i in ids]
+        wts = np.asarray([len(f.text) for f in fs], dtype=np.float64)
+        probs = (np.stack([f.probs for f in fs]) * wts[:, None]).sum(0) / wts.sum()
+        out.append(Entity(fs, probs))
+    out.sort(key=lambda e: (e.y0, e.x0))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. link
+# ---------------------------------------------------------------------------------------------
+LINK_FEATURES = (
+    "dx_gap", "dy_gap", "dcx", "dcy", "dleft", "dright", "vov", "hov", "same_row", "below", "right",
+    "left", "dist", "log_dist", "rank_k", "rank_v", "n_between", "n_keys_between", "n_vals_between",
+    "k_pk", "k_pv", "k_ph", "k_po", "v_pk", "v_pv", "v_ph", "v_po", "k_colon", "v_colon", "k_n",
+    "v_n", "v_lines", "v_digit", "k_q", "n_cands", "k_lines", "v_conf", "k_conf", "k_x0",
+    "v_closer_key", "k_left_of_v", "k_key_left_of_v", "k_key_above_v", "v_right_of_k",
+    "v_below_k", "k_vals_below", "v_upper", "k_upper",
+)
+_MAX_CANDS = 10
+_KEYISH = 0.4
+
+
+def _box_dist(k: Entity, v: Entity, h: float) -> float:
+    dx = max(0.0, v.x0 - k.x1, k.x0 - v.x1)
+    dy = max(0.0, v.y0 - k.y1, k.y0 - v.y1)
+    return math.hypot(dx, 2.0 * dy) / h
+
+
+@dataclass
+class _Rel:
+    """Nearest-neighbour relations between the entities of a page."""
+
+    left: list[int | None]
+    right: list[int | None]
+    below: list[int | None]
+    key_left: list[int | None]  # nearest key-like entity left on the same row
+    key_above: list[int | None]  # nearest key-like entity above, overlapping in x
+
+
+def _relations(ents: list[Entity]) -> _Rel:
+    n = len(ents)
+    rel = _Rel([None] * n, [None] * n, [None] * n, [None] * n, [None] * n)
+    keyish = [e.probs[_K] >= _KEYISH for e in ents]
+    for i, e in enumerate(ents):
+        dl = dr = db = dkl = dka = math.inf
+        for j, o in enumerate(ents):
+            if j == i:
+                continue
+            if _vov(e.y0, e.y1, o.y0, o.y1) >= 0.5:
+                if o.x1 <= e.x0 + 2:
+                    d = e.x0 - o.x1
+                    if d < dl:
+                        dl, rel.left[i] = d, j
+                    if keyish[j] and d < dkl:
+                        dkl, rel.key_left[i] = d, j
+                elif o.x0 >= e.x1 - 2 and o.x0 - e.x1 < dr:
+                    dr, rel.right[i] = o.x0 - e.x1, j
+            elif min(e.x1, o.x1) - max(e.x0, o.x0) > 0:
+                if o.y0 >= e.y0 + 0.5 * e.h and o.y0 - e.y1 < db:
+                    db, rel.below[i] = o.y0 - e.y1, j
+                if keyish[j] and o.y0 <= e.y0 - 0.5 * e.h and e.y0 - o.y1 < dka:
+                    dka, rel.key_above[i] = e.y0 - o.y1, j
+    return rel
+
+
+def link_candidates(ents: list[Entity], keys: list[int], rel: _Rel | None = None
+                    ) -> list[tuple[int, int, float]]:
+    """``(key, value, distance)``: for each key the nearest entities right of or below it, and for
+    each entity its nearest key-like entity to the left and above."""
+    rel = rel or _relations(ents)
+    keyset = set(keys)
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for k in keys:
+        ke = ents[k]
+        h = ke.h
+        cands = []
+        for v, ve in enumerate(ents):
+            if v == k:
+                continue
+            if ve.y1 < ke.y0 + 0.2 * h and _vov(ke.y0, ke.y1, ve.y0, ve.y1) < 0.3:
+                continue  # above the key
+            if ve.y0 - ke.y1 > 12 * h:
+                continue
+            if ve.x1 < ke.x0 - 3 * h and _vov(ke.y0, ke.y1, ve.y0, ve.y1) < 0.3:
+                continue  # below-left, outside the key's column
+            cands.append((_box_dist(ke, ve, h), v))
+        cands.sort()
+        for d, v in cands[:_MAX_CANDS]:
+            seen.add((k, v))
+            out.append((k, v, d))
+    for v in range(len(ents)):
+        for k in (rel.key_left[v], rel.key_above[v]):
+            if k is not None and k in keyset and (k, v) not in seen:
+                seen.add((k, v))
+                out.append((k, v, _box_dist(ents[k], ents[v], ents[k].h)))
+    return out
+
+
+def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: float,
+                  rel: _Rel | None = None) -> np.ndarray:
+    """Features of each candidate ``(key, value)``, shape ``(n, F)``."""
+    rel = rel or _relations(ents)
+    by_k: dict[int, list[float]] = {}
+    by_v: dict[int, list[tuple[float, int]]] = {}
+    for k, v, d in cands:
+        by_k.setdefault(k, []).append(d)
+        by_v.setdefault(v, []).append((d, k))
+    vals_below: dict[int, int] = {}
+    for k in by_k:
+        ke = ents[k]
+        vals_below[k] = sum(1 for o in ents if o.probs[_V] >= 0.5 and o.y0 >= ke.y1 - 0.3 * ke.h
+                            and min(o.x1, ke.x1) - max(o.x0, ke.x0) > 0)
+    rows = []
+    for k, v, d in cands:
+        ke, ve = ents[k], ents[v]
+        h = ke.h
+        vov = _vov(ke.y0, ke.y1, ve.y0, ve.y1)
+        hov = max(0.0, min(ke.x1, ve.x1) - max(ke.x0, ve.x0)) / max(1.0, min(ke.x1 - ke.x0, ve.x1 - ve.x0))
+        same_row = vov >= 0.5
+        below = ve.y0 >= ke.y1 - 0.3 * h and not same_row
+        rk = sorted(by_k[k]).index(d)
+        rv = sorted(x for x, _ in by_v[v]).index(d)
+        between = keys_between = vals_between = 0
+        for o, oe in enumerate(ents):
+            if o in (k, v):
+                continue
+            in_row = same_row and _vov(ke.y0, ke.y1, oe.y0, oe.y1) >= 0.5 and ke.x1 <= oe.x0 + 2 \
+                and oe.x1 <= ve.x0 + 2
+            in_col = below and oe.y0 >= ke.y1 - 0.3 * h and oe.y1 <= ve.y0 + 0.3 * h and \
+                min(oe.x1, ve.x1) - max(oe.x0, ve.x0) > 0
+            if in_row or in_col:
+                between += 1
+                keys_between += oe.probs[_K] >= 0.5
+                vals_between += oe.probs[_V] >= 0.5
+        closer_key = sum(1 for x, kk in by_v[v] if x < d and ents[kk].probs[_K] > ke.probs[_K] * 0.5)
+        rows.append([
+            max(-30.0, min(30.0, (ve.x0 - ke.x1) / h)), max(-30.0, min(30.0, (ve.y0 - ke.y1) / h)),
+            max(-30.0, min(30.0, ((ve.x0 + ve.x1) - (ke.x0 + ke.x1)) / (2 * h))),
+            max(-30.0, min(30.0, ((ve.y0 + ve.y1) - (ke.y0 + ke.y1)) / (2 * h))),
+            max(-30.0, min(30.0, (ve.x0 - ke.x0) / h)), max(-30.0, min(30.0, (ve.x1 - ke.x1) / h)),
+            vov, hov, float(same_row), float(below),
+            float(same_row and ve.x0 >= ke.x1 - h), float(same_row and ve.x1 <= ke.x0 + h),
+            min(40.0, d), math.log1p(d), float(min(rk, 6)), float(min(rv, 6)), float(min(between, 5)),
+            float(min(keys_between, 5)), float(min(vals_between, 8)),
+            *ke.probs, *ve.probs, float(ke.text.endswith(":")), float(ve.text.endswith(":")),
+            math.log1p(len(ke.words)), math.log1p(len(ve.words)), math.log(len(ve.frags)),
+            _ratio(ve.text, str.isdigit), float(ke.text.endswith("?")), math.log(len(by_k[k])),
+            math.log(len(ke.frags)), ve.conf, ke.conf, ke.x0 / max(1.0, W), float(min(closer_key, 3)),
+            float(rel.left[v] == k), float(rel.key_left[v] == k), float(rel.key_above[v] == k),
+            float(rel.right[k] == v), float(rel.below[k] == v), math.log1p(vals_below[k]),
+            _upper_ratio(ve.text), _upper_ratio(ke.text),
+        ])
+    return np.asarray(rows, dtype=np.float64).reshape(len(cands), len(LINK_FEATURES))
+
+
+# ---------------------------------------------------------------------------------------------
+# the page
+# ---------------------------------------------------------------------------------------------
+def parse_page(page: Page, model: dict[str, Any]) -> PageParse:
+    """All four steps on one page (the training script reads the intermediate structures)."""
+    words, lines, blocks = _lines(page)
+    pp = PageParse(words, lines, blocks)
+    if not words:
+        return pp
+    pp.med_h = float(median([max(1.0, w.bbox[3] - w.bbox[1]) for w in words]))
+    frags = _fragments(words, lines, model, blocks)
+    nb = _neighbours(frags)
+    probs = predict(model["role"], role_features(frags, page, pp.med_h, nb))
+    for f, p in zip(frags, probs, strict=True):
+        f.probs = p
+    pp.fragments = frags
+    pairs = merge_candidates(frags, nb)
+    pm = predict(model["merge"], merge_features(frags, pairs, nb))[:, 0]
+    ents = _entities(frags, pairs, pm, model["thresholds"]["merge"])
+    pp.entities = ents
+    if model.get("link") is None:
+        return pp
+    keys = [i for i, e in enumerate(ents) if e.probs[_K] >= model["thresholds"]["key"]]
+    rel = _relations(ents)
+    cands = link_candidates(ents, keys, rel)
+    pl = predict(model["link"], link_features(ents, cands, page.width, rel))[:, 0]
+    pp.links = [(k, v, float(p)) for (k, v, _), p in zip(cands, pl, strict=True)]
+    return pp
+
+
+def select_links(pp: PageParse, thr: float, second: float | None = None) -> list[tuple[int, int, float]]:
+    """Links scoring ≥ ``thr``, best first: each value gets one key, an entity is never both a key
+    and a value; a key may take several values (a column header and its cells). With ``second``,
+    a key's values after the first need ≥ ``second``."""
+    role: dict[int, str] = {}
+    n_vals: dict[int, int] = {}
+    out = []
+    for k, v, p in sorted(pp.links, key=lambda t: -t[2]):
+        if p < thr:
+            break
+        if role.get(k) == "v" or role.get(v) is not None:
+            continue
+        if n_vals.get(k, 0) >= 1 and second is not None and p < second:
+            continue
+        role[k], role[v] = "k", "v"
+        n_vals[k] = n_vals.get(k, 0) + 1
+        out.append((k, v, p))
+    return out
+
+
+def calibrate(model: dict[str, Any], p: float, ke: Entity, ve: Entity) -> float:
+    """P(pair right) from the link score and the OCR confidence of both sides."""
+    cal = model.get("calibration")
+    if not cal:
+        return p
+    x = np.asarray([_logit(p), _logit(ke.conf), _logit(ve.conf), math.log1p(len(ve.text))])
+    z = float(np.dot(cal["w"], x) + cal["b"])
+    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+
+def _logit(p: float) -> float:
+    p = min(1 - 1e-4, max(1e-4, p))
+    return math.log(p / (1 - p))
+
+
+def page_key_values(page: Page, model: dict[str, Any]) -> list[KeyValue]:
+    """Key-values of one page."""
+    pp = parse_page(page, model)
+    th = model["thresholds"]
+    out = []
+    for k, v, p in select_links(pp, th["link"], th.get("second")):
+        ke, ve = pp.entities[k], pp.entities[v]
+        key, val = clean_key(ke.text), clean_value(ve.text)
+        if not re.search(r"[^\W\d_]", key) or not re.search(r"\w", val):
+            continue
+        kb = union_box([w.box for w in ke.words])
+        vb = union_box([w.box for w in ve.words])
+        out.append(KeyValue(key=key, value=val, confidence=round(calibrate(model, p, ke, ve), 4),
+                            page=page.number, key_bbox=[int(c) for c in kb],
+                            value_bbox=[int(c) for c in vb]))
+    out.sort(key=lambda kv: (kv.key_bbox[1] if kv.key_bbox else 0, kv.key_bbox[0] if kv.key_bbox else 0))
+    return out
+
+
+def extract_key_values(doc: Document, model: dict[str, Any] | None = None) -> list[KeyValue]:
+    """Generic key→value pairs of every page of ``doc`` (empty when the model is unavailable)."""
+    m = model if model is not None else load_model()
+    if m is None:
+        return []
+    out: list[KeyValue] = []
+    for page in doc.pages:
+        if page.words:
+            out.extend(page_key_values(page, m))
     return out
