@@ -55,7 +55,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
                    "bill no", "document number", "receipt number", "receipt no", "reference number",
                    "credit note number", "credit note no", "rechnungsnummer", "rechnung nr",
                    "rechnungs no", "belegnummer", "gutschrift no", "gutschriftsnummer",
-                   "numero de facture", "facture no", "no de facture", "avoir no"),
+                   "numero de facture", "facture no", "no de facture", "avoir no", "no d avoir"),
     "invoice_date": ("invoice date", "date of invoice", "billing date", "issue date", "date issued",
                      "rechnungsdatum", "date de facture", "date de la facture"),
     "due_date": ("due date", "payment due", "due by", "due", "invoice due", "payment due by", "pay by", "payment due date",
@@ -64,14 +64,14 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
                          "date of purchase"),
     "transaction_time": ("time", "transaction time", "uhrzeit", "heure"),
     "total": ("total", "total amount", "grand total", "amount total", "total price", "sum",
-              "total paid", "gesamtbetrag", "gesamt", "summe", "endbetrag", "montant total",
-              "total ttc", "net total"),
+              "total paid", "gesamtbetrag", "gesamt", "summe", "endbetrag", "rechnungsbetrag",
+              "bruttobetrag", "montant total", "total ttc", "montant ttc", "net total"),
     "amount_due": ("amount due", "balance due", "amount payable", "balance", "total due",
                    "zu zahlen", "zahlbetrag", "montant du", "net a payer", "reste a payer"),
     "subtotal": ("subtotal", "sub total", "net amount", "total before tax", "amount before tax",
                  "zwischensumme", "nettobetrag", "netto", "sous total", "total ht", "montant ht"),
     "tax_total": ("tax", "tax amount", "total tax", "vat", "vat amount", "gst", "sales tax",
-                  "mwst", "ust", "mehrwertsteuer", "umsatzsteuer", "tva", "montant tva"),
+                  "mwst", "ust", "mehrwertsteuer", "umsatzsteuer", "tva", "montant tva", "total tva"),
     "discount": ("discount", "rabatt", "remise", "skonto"),
     "tip": ("tip", "gratuity", "trinkgeld", "pourboire"),
     "currency": ("currency", "waehrung", "devise"),
@@ -539,6 +539,7 @@ class _Candidate:
     bbox: list[int] | None = None
     field: str | None = None
     source: str = ""
+    confidence: float = 0.0  # the extractor's own confidence, for field candidates
 
 
 def _is_label_word(text: str) -> bool:
@@ -997,7 +998,7 @@ class RulesQA:
             analysis = self.analyse(doc)
             cands += self._from_extraction(doc, query, analysis)
             layout = self._from_layout(doc, query)
-            if any(c.source == "field" for c in cands):  # a direct hit, not an alias
+            if any(c.source == "field" and c.confidence >= 0.5 for c in cands):
                 # the extractor reasons over the whole document (arithmetic, top lines); the
                 # layout search only looks next to a label: its answers become alternatives
                 for c in layout:
@@ -1103,12 +1104,14 @@ class RulesQA:
             text = " ".join(f.text.split())
         else:
             text = str(f.value)
+        if kind == "name":
+            text = clean_name(text) or text
         page = _page_by_number(doc, f.page)
         words = _words_in(page, f.bbox) if page is not None and f.bbox else []
         conf = float(f.confidence or 0.0)
-        score = match * (0.75 + 0.25 * conf)
+        score = match * (0.7 + 0.3 * conf)
         return _Candidate(text=text, score=score, page=page, words=words, bbox=f.bbox,
-                          field=name, source="field")
+                          field=name, source="field", confidence=conf)
 
     def _from_layout(self, doc: Document, query: Query) -> list[_Candidate]:
         phrases = [query.label] if query.label else []
@@ -1185,6 +1188,47 @@ def _labelish(text: str, label: str) -> bool:
     return (len(letters) >= 3 and all(c.isupper() for c in letters)
             and not any(c.isdigit() for c in text) and len(text.split()) <= 4
             and bool(label_letters) and all(c.isupper() for c in label_letters))
+
+
+_TITLE_WORDS = frozenset({
+    "invoice", "tax invoice", "receipt", "credit note", "bill", "statement", "quote",
+    "rechnung", "quittung", "kassenbon", "beleg", "gutschrift", "facture", "avoir", "recu",
+    "ticket", "customer", "kunde", "client", "bill to", "sold to", "ship to", "from", "to",
+})
+
+
+def clean_name(text: str) -> str:
+    """A party name without a document title or a neighbouring label read into it.
+
+    >>> clean_name("R EC H N U N G Hethur AG"), clean_name("Conseil Olivier SA FACTURE")
+    ('Hethur AG', 'Conseil Olivier SA')
+    >>> clean_name("Radisch Medien GmbH & Co. KG Kunde"), clean_name("INVOICE")
+    ('Radisch Medien GmbH & Co. KG', '')
+    """
+    words = text.split()
+    # a letter-spaced title ("R E C H N U N G", "I N V O I C E") at either end
+    def spaced(ws: list[str]) -> int:
+        n = 0
+        while n < len(ws) and len(ws[n]) <= 2 and ws[n].isalpha() and ws[n].isupper():
+            n += 1
+        return n if n >= 3 else 0
+
+    words = words[spaced(words):]
+    tail = spaced(words[::-1])
+    words = words[:len(words) - tail] if tail else words
+    changed = True
+    while words and changed:
+        changed = False
+        for n in (2, 1):
+            if len(words) >= n and _strip_accents(" ".join(words[-n:]).lower()).strip(":.") \
+                    in _TITLE_WORDS:
+                words, changed = words[:-n], True
+                break
+            if len(words) >= n and _strip_accents(" ".join(words[:n]).lower()).strip(":.") \
+                    in _TITLE_WORDS:
+                words, changed = words[n:], True
+                break
+    return " ".join(words)
 
 
 def _trim_text(text: str, kind: str) -> str:
