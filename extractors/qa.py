@@ -1090,7 +1090,9 @@ class RulesQA:
                 s = fuzz.ratio(norm_label(kv.key), target) / 100.0
                 if s >= 0.8 and kv.value.strip() and kind_score(kv.value, query.kind) >= 0.5:
                     page = _page_by_number(doc, kv.page)
-                    out.append(_Candidate(text=kv.value.strip(), score=0.55 + 0.4 * s * max(
+                    # weights chosen on 39 funsd_train forms held out from a key-value model
+                    # trained on the other 60 (layout-only 0.627 → 0.644 mean ANLS)
+                    out.append(_Candidate(text=kv.value.strip(), score=0.6 + 0.5 * s * max(
                         0.5, kv.confidence), page=page, bbox=kv.value_bbox, source="kv"))
         return out
 
