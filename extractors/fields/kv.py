@@ -12,8 +12,10 @@ vocabulary), each a tiny numpy MLP whose parameters live in ``kv_model.json``:
 4. **link** — a key entity and a candidate value entity form a pair (relative position, same row
    or below, distance ranks, both roles).
 
-Pairs are chosen greedily by link score (each entity plays one role, each value has one key) and
-kept above a threshold chosen on cross-validated training forms. A pair's ``confidence`` is the
+Pairs are chosen greedily by link score (each entity plays one role, each value has one key, a key
+may head a column of values) and kept above a threshold chosen on cross-validated training forms.
+Keys are returned as printed, colon included ("Date:"); values without the underline and bracket
+residue OCR leaves around fill-in fields. A pair's ``confidence`` is the
 probability, calibrated on cross-validated training forms, that the pair is right (key and value
 text both within ANLS 0.8 of the labelled pair).
 
@@ -666,6 +668,9 @@ def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: fl
         ke = ents[k]
         vals_below[k] = sum(1 for o in ents if o.probs[_V] >= 0.5 and o.y0 >= ke.y1 - 0.3 * ke.h
                             and min(o.x1, ke.x1) - max(o.x0, ke.x0) > 0)
+    ex0, ey0, ex1, ey1 = (np.asarray([getattr(e, a) for e in ents]) for a in ("x0", "y0", "x1", "y1"))
+    pk = np.asarray([e.probs[_K] for e in ents])
+    pv = np.asarray([e.probs[_V] for e in ents])
     rows = []
     for k, v, d in cands:
         ke, ve = ents[k], ents[v]
@@ -676,18 +681,21 @@ def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: fl
         below = ve.y0 >= ke.y1 - 0.3 * h and not same_row
         rk = sorted(by_k[k]).index(d)
         rv = sorted(x for x, _ in by_v[v]).index(d)
-        between = keys_between = vals_between = 0
-        for o, oe in enumerate(ents):
-            if o in (k, v):
-                continue
-            in_row = same_row and _vov(ke.y0, ke.y1, oe.y0, oe.y1) >= 0.5 and ke.x1 <= oe.x0 + 2 \
-                and oe.x1 <= ve.x0 + 2
-            in_col = below and oe.y0 >= ke.y1 - 0.3 * h and oe.y1 <= ve.y0 + 0.3 * h and \
-                min(oe.x1, ve.x1) - max(oe.x0, ve.x0) > 0
-            if in_row or in_col:
-                between += 1
-                keys_between += oe.probs[_K] >= 0.5
-                vals_between += oe.probs[_V] >= 0.5
+        others = np.ones(len(ents), dtype=bool)
+        others[[k, v]] = False
+        if same_row:
+            inter = np.minimum(ke.y1, ey1) - np.maximum(ke.y0, ey0)
+            short = np.maximum(1.0, np.minimum(ke.y1 - ke.y0, ey1 - ey0))
+            mask = (np.maximum(0.0, inter) / short >= 0.5) & (ke.x1 <= ex0 + 2) & (ex1 <= ve.x0 + 2)
+        elif below:
+            mask = (ey0 >= ke.y1 - 0.3 * h) & (ey1 <= ve.y0 + 0.3 * h) & \
+                (np.minimum(ex1, ve.x1) - np.maximum(ex0, ve.x0) > 0)
+        else:
+            mask = np.zeros(len(ents), dtype=bool)
+        mask &= others
+        between = int(mask.sum())
+        keys_between = int((mask & (pk >= 0.5)).sum())
+        vals_between = int((mask & (pv >= 0.5)).sum())
         closer_key = sum(1 for x, kk in by_v[v] if x < d and ents[kk].probs[_K] > ke.probs[_K] * 0.5)
         rows.append([
             max(-30.0, min(30.0, (ve.x0 - ke.x1) / h)), max(-30.0, min(30.0, (ve.y0 - ke.y1) / h)),
