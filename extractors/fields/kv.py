@@ -772,9 +772,20 @@ def calibrate(model: dict[str, Any], p: float, ke: Entity, ve: Entity) -> float:
     cal = model.get("calibration")
     if not cal:
         return p
-    x = np.asarray([_logit(p), _logit(ke.conf), _logit(ve.conf), math.log1p(len(ve.text))])
+    x = np.asarray(calibration_inputs(p, ke, ve))
     z = float(np.dot(cal["w"], x) + cal["b"])
     return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+
+# Tesseract word confidences stay below ~0.97; text layers say 1.0. The calibration was fitted on
+# OCR'd forms, so confidences are capped to the range it saw instead of extrapolating.
+_CONF_CAP = 0.97
+
+
+def calibration_inputs(p: float, ke: Entity, ve: Entity) -> list[float]:
+    """What the confidence calibration reads: the link score and both sides' OCR confidence."""
+    return [_logit(p), _logit(min(ke.conf, _CONF_CAP)), _logit(min(ve.conf, _CONF_CAP)),
+            math.log1p(len(ve.text))]
 
 
 def _logit(p: float) -> float:

@@ -399,7 +399,7 @@ def calibration_data(held: list[tuple[kv.PageParse, _Form, dict[str, Any]]], thr
         pairs = _pairs_at(f, pp, model, thr, second)
         got = {i for i, _ in match_pairs([(a, b) for a, b, *_ in pairs], f.pairs)}
         for n, (_, _, p, ke, ve) in enumerate(pairs):
-            xs.append([kv._logit(p), kv._logit(ke.conf), kv._logit(ve.conf), np.log1p(len(ve.text))])
+            xs.append(kv.calibration_inputs(p, ke, ve))
             ys.append(float(n in got))
     return np.asarray(xs), np.asarray(ys)
 
