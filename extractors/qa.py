@@ -165,6 +165,15 @@ _TAIL = re.compile(
     r"ticket))\s*$",
     re.IGNORECASE,
 )
+_PREAMBLE = re.compile(
+    r"^(?:(?:according to|based on|looking at|from|in|on)\s+(?:the|this|its)\s+"
+    r"(?:document|invoice|receipt|form|page|content and format|content|text)\s*,?\s*)",
+    re.IGNORECASE)
+_LISTED = re.compile(
+    r"\s+(?:is|are|was|were)?\s*(?:listed|shown|given|stated|mentioned|printed|written|"
+    r"indicated|reported)(?:\s+(?:in|on|for)\b.*)?$", re.IGNORECASE)
+_YES_NO = re.compile(r"^(?:is|are|was|were|does|do|did|has|have|can|could|will|should|ist|sind|"
+                     r"hat|gibt es|est-ce)\b", re.IGNORECASE)
 _ITEM = re.compile(
     r"^(?P<cell>.*?)\s*(?:of|for|on|in|von|de|du)\s+(?:the\s+)?(?:(?P<ord>first|second|third|"
     r"fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)\s+)?"
@@ -254,9 +263,12 @@ def label_phrase(question: str) -> tuple[str, str | None]:
     ('sender', 'who')
     >>> label_phrase("TOTAL:")
     ('TOTAL', None)
+    >>> label_phrase("According to the document, what permit number is listed in this form?")
+    ('permit number', 'what')
     """
     q = " ".join(question.strip().split())
     q = q.rstrip("?？!. ").strip()
+    q = _PREAMBLE.sub("", q)
     wh = None
     m = _LEAD.match(q)
     if m and m.end() > 0:
@@ -269,6 +281,7 @@ def label_phrase(question: str) -> tuple[str, str | None]:
     q = re.sub(r"\s*(?:of|for|from|on|in)\s+(?:this|the)\s+(?:letter|memo|fax|message)$", "", q,
                flags=re.IGNORECASE)
     q = _TAIL.sub("", q).strip()
+    q = _LISTED.sub("", q).strip()
     # "When is the invoice due" → "invoice due"; "How much is the total" → "total"
     if wh in _WH_LABEL:  # "How old is the sender?" asks for an age: look for "Age"
         q = _WH_LABEL[wh]
@@ -994,6 +1007,9 @@ class RulesQA:
         """Up to ``top_k`` answers, best first; ``[Answer(answer=None)]`` when nothing fits."""
         query = parse_question(question, use_semantic=self.use_semantic)
         cands: list[_Candidate] = []
+        if _YES_NO.match(_PREAMBLE.sub("", " ".join(question.split()))):
+            # yes/no questions need reasoning this engine does not do: say so, never guess
+            return [Answer(answer=None, confidence=0.0, engine=self.name)]
         if doc.n_words:
             analysis = self.analyse(doc)
             cands += self._from_extraction(doc, query, analysis)

@@ -438,3 +438,14 @@ def test_amount_due_prefers_its_own_label_over_the_total_fallback(form_doc):
                  extractor=FakeExtractor(Extraction(fields={"total": total})))
     assert qa.answer(doc, "What is the amount due?")[0].answer == "1138.60"
     assert qa.answer(doc, "What is the total?")[0].answer == "1626.57"
+
+
+def test_free_form_preambles_and_yes_no_questions(form_doc, layout_qa):
+    q = parse_question("According to the document, what is the date listed in this form?",
+                       use_semantic=False)
+    assert q.label == "date" and q.field == "transaction_date"
+    assert layout_qa.answer(form_doc, "Based on the document, what is the date?")[0].answer \
+        == "12.03.2024"
+    for question in ("Is there a date on the invoice?", "Does the sender sign it?"):
+        a = layout_qa.answer(form_doc, question)[0]
+        assert a.answer is None and a.confidence == 0.0
