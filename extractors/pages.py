@@ -6,6 +6,7 @@ needs the memory of one page.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["iter_pages", "pdf_text_words", "prepare_for_ocr", "render_pdf_page"]
 
 MIN_RENDER_DPI = 50
+SOURCE_KEY = "docai_source_path"
+"""``image.info`` key naming the file an untouched single-frame image came from."""
 
 
 def _usable_text(words: list[Word], min_chars: int) -> bool:
@@ -146,9 +149,14 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
     from PIL import ImageOps
 
     dpi_info = image.info.get("dpi")
+    source = image.info.get(SOURCE_KEY)
+    oriented = image.getexif().get(0x0112, 1) not in (0, 1)
     img = ImageOps.exif_transpose(image)
     base_size = img.size
-    if img.mode not in ("L", "RGB"):
+    mode_in = img.mode
+    # Bilevel scans stay bilevel (Tesseract skips its own thresholding: ~0.25 CPU-s per A4 page);
+    # everything else becomes greyscale.
+    if img.mode not in ("L", "RGB", "1"):
         img = img.convert("RGB") if img.mode in ("RGBA", "P", "CMYK", "LA") else img.convert("L")
     if img.mode == "RGB":
         img = img.convert("L")
@@ -161,10 +169,18 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
         if est < settings.upscale_below_dpi:
             factor = min(settings.upscale_below_dpi / max(est, 1.0), 3.0)
             if factor > 1.15 and w * h * factor * factor <= settings.max_page_pixels:
+                if img.mode == "1":
+                    img = img.convert("L")
                 img = img.resize((int(w * factor), int(h * factor)), PILImage.Resampling.LANCZOS)
                 dpi = (dpi or est) * factor
     if dpi:
         img.info["dpi"] = (dpi, dpi)
+    # Untouched page: the OCR engine may read the original file (no re-encoding, and Tesseract
+    # reads a JPEG faster than the same pixels as PGM).
+    if source and not oriented and img.mode == mode_in and img.size == base_size:
+        img.info[SOURCE_KEY] = source
+    else:
+        img.info.pop(SOURCE_KEY, None)
     return img, base_size
 
 
@@ -224,6 +240,7 @@ def _ocr_upright(img: Image.Image, ocr: OcrEngine, number: int, settings: Settin
     if not angle:
         return img, words, 0
     rotated = img.rotate(angle, expand=True)
+    rotated.info.pop(SOURCE_KEY, None)
     rotated.info["dpi"] = img.info.get("dpi")
     words2 = call_ocr(ocr, rotated, number, settings)
     if len(words2) * _mean_conf(words2) > len(words) * _mean_conf(words):
@@ -365,6 +382,8 @@ def _image_pages(pre: Preflight, settings: Settings, ocr: OcrEngine | None) -> I
                 continue
             if "dpi" in im.info:
                 image.info["dpi"] = im.info["dpi"]
+            if pre.n_pages == 1 and pre.media_type in ("image/jpeg", "image/png"):
+                image.info[SOURCE_KEY] = os.path.abspath(pre.path)  # never an option-like "-x"
             if ocr is None:
                 yield Page(number=number, width=image.width, height=image.height, text_source="none")
                 continue

@@ -167,12 +167,12 @@ class TesseractEngine:
             PageError: ``ocr_timeout`` past ``settings.ocr_timeout_s``; ``ocr_failed`` otherwise.
         """
         img = image if image.mode in ("L", "RGB", "1") else image.convert("RGB")
-        if img.mode == "1":
-            img = img.convert("L")
-        ext = "pgm" if img.mode == "L" else "ppm"
+        ext = {"1": "pbm", "L": "pgm"}.get(img.mode, "ppm")
+        original = image.info.get("docai_source_path")  # an untouched page's own file
         with tempfile.TemporaryDirectory(prefix="docai-ocr-") as tmp:
-            src = Path(tmp) / f"page.{ext}"
-            img.save(src)
+            src = Path(original) if original else Path(tmp) / f"page.{ext}"
+            if not original:
+                img.save(src)
             cmd = [self.binary, str(src), "stdout", "-l", self.settings.lang,
                    "--psm", str(self._psm(img))]
             dpi = image.info.get("dpi")
