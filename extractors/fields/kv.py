@@ -1,7 +1,7 @@
 """Generic key→value pairs of a document (forms, and labels the canonical fields miss).
 
 A page is read in four small learned steps, all on the OCR words and their boxes (no image, no
-vocabulary), each a tiny numpy MLP whose parameters live in ``kv_model.json``:
+vocabulary), each a gradient-boosted tree ensemble walked with numpy, stored in ``kv_model.json``:
 
 1. **join** — two neighbouring words of a visual line belong to the same text entity or not
    (gap, colon, case and digit changes, font-height change, OCR confidence);
