@@ -168,19 +168,6 @@ def process(
     raise typer.Exit(ExitCode.INPUT_ISSUES if bad else ExitCode.OK)
 
 
-def _read_back(out: Path) -> Any:
-    """The batch's records as written (the flow itself returns only counts)."""
-    from flows.process import BatchResult
-    from schemas.record import Record
-
-    result = BatchResult()
-    path = Path(out) / "documents.jsonl"
-    if path.exists():
-        result.records = [Record.model_validate_json(line) for line in
-                          path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return result
-
-
 @app.command()
 def engines() -> None:
     """List the registered engines of each kind."""
