@@ -948,6 +948,7 @@ class RulesQA:
         self._extractor = extractor
         self.use_semantic = use_semantic
         self._cache: OrderedDict[tuple[str, int], _Analysis] = OrderedDict()
+        self._parses: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def share_engines(self, classifier: Any, extractor: Any) -> None:
@@ -1013,13 +1014,19 @@ class RulesQA:
         if doc.n_words:
             analysis = self.analyse(doc)
             cands += self._from_extraction(doc, query, analysis)
-            layout = self._from_layout(doc, query)
+            # the learned form reader (trained on forms) helps with printed labels on forms and
+            # with questions about no canonical field; invoice and receipt fields are the
+            # extractor's (on receipts it made totals and dates worse)
+            reader = not query.fields or analysis.doc_type not in ("invoice", "receipt")
+            layout = self._from_layout(doc, query, reader=reader)
             if any(c.source == "field" and c.confidence >= 0.5 for c in cands):
                 # the extractor reasons over the whole document (arithmetic, top lines); the
                 # layout search only looks next to a label: its answers become alternatives
                 for c in layout:
                     c.score *= 0.8
             cands += layout
+            if reader:
+                cands += self._from_form_reader(doc, query)
             if not any(c.score >= 0.6 for c in cands):  # nothing convincing next to a label
                 cands += self._unlabelled(doc, query)
         ranked = _merge(cands)
@@ -1059,6 +1066,100 @@ class RulesQA:
                         break
                     if len(out) >= 3:
                         return out
+        return out
+
+    # -- the learned form reader (extractors.fields.kv): entities, roles and link scores ----
+    def _form_parse(self, page: Page) -> Any:
+        """The key-value model's reading of ``page`` (cached), or ``None`` without the model."""
+        try:
+            from extractors.fields import kv
+        except ImportError:  # pragma: no cover - the module ships with docai
+            return None
+        model = kv.load_model()
+        if model is None or not page.words:
+            return None
+        key = hash(tuple((w.text, w.box) for w in page.words))
+        with self._lock:
+            if key in self._parses:
+                self._parses.move_to_end(key)
+                return self._parses[key]
+        try:
+            parse = kv.parse_page(page, model)
+        except Exception as exc:  # a failing reader must not stop the other answers
+            log.warning("qa: form reader failed (%s)", type(exc).__name__)
+            parse = None
+        with self._lock:
+            self._parses[key] = parse
+            while len(self._parses) > 16:
+                self._parses.popitem(last=False)
+        return parse
+
+    def _roles_of(self, page: Page, words: Sequence[Word]) -> tuple[float, ...] | None:
+        """Role probabilities (key, value, header, other) of the entity that holds ``words``."""
+        pp = self._form_parse(page)
+        if pp is None or not words:
+            return None
+        b = union_box([w.bbox for w in words])
+        area = max(1.0, (b[2] - b[0]) * (b[3] - b[1]))
+        best, best_o = None, 0.3
+        for e in pp.entities:
+            ix = min(b[2], e.x1) - max(b[0], e.x0)
+            iy = min(b[3], e.y1) - max(b[1], e.y0)
+            if ix > 0 and iy > 0 and ix * iy / area > best_o:
+                best, best_o = e, ix * iy / area
+        return tuple(float(v) for v in best.probs) if best is not None else None
+
+    def _from_form_reader(self, doc: Document, query: Query) -> list[_Candidate]:
+        """Values the form reader links to the printed label the question names.
+
+        Unlike the extractor's key-values (one value per key, above a global threshold), every
+        entity whose text matches the label is taken as the key and its best-linked value is a
+        candidate. Weights chosen on funsd_train forms held out from the model's training.
+        """
+        if not query.label or query.item is not None:
+            return []
+        from rapidfuzz import fuzz
+
+        from extractors.fields import kv
+
+        target = norm_label(query.label)
+        if not target:
+            return []
+        out: list[_Candidate] = []
+        for page in doc.pages:
+            pp = self._form_parse(page)
+            if pp is None or not pp.entities:
+                continue
+            matched: dict[int, float] = {}
+            for i, e in enumerate(pp.entities):
+                norm = norm_label(kv.clean_key(e.text))
+                sim = fuzz.ratio(norm, target) / 100.0
+                if min(len(norm), len(target)) <= 3 and norm != target:
+                    sim = min(sim, 0.5)
+                if sim >= 0.7:
+                    matched[i] = sim
+            if not matched:
+                continue
+            links = kv.link_candidates(pp.entities, list(matched))
+            if not links:
+                continue
+            model = kv.load_model()
+            probs = kv.predict(model["link"], kv.link_features(pp.entities, links, page.width))
+            best: dict[int, tuple[float, int]] = {}
+            for (k, v, _), p in zip(links, probs[:, 0], strict=True):
+                if k not in best or p > best[k][0]:
+                    best[k] = (float(p), v)
+            for k, (p, v) in best.items():
+                ve = pp.entities[v]
+                text = kv.clean_value(ve.text)
+                ks = kind_score(text, query.kind)
+                if not text or ks <= 0.0 or (ks < 1.0 and query.kind not in (None, "text")):
+                    continue
+                score = (0.4 + 0.4 * matched[k] * p + 0.1 * float(ve.probs[1])) * (0.5 + 0.5 * ks)
+                if query.kind == "money":
+                    text = money_value(text) or text
+                out.append(_Candidate(text=text, score=score, page=page, words=list(ve.words),
+                                      field=query.field, source="form"))
         return out
 
     def _to_answer(self, c: _Candidate, query: Query) -> Answer:
@@ -1131,7 +1232,8 @@ class RulesQA:
         return _Candidate(text=text, score=score, page=page, words=words, bbox=f.bbox,
                           field=name, source="field", confidence=conf)
 
-    def _from_layout(self, doc: Document, query: Query) -> list[_Candidate]:
+    def _from_layout(self, doc: Document, query: Query, *, reader: bool = True
+                     ) -> list[_Candidate]:
         phrases = [query.label] if query.label else []
         field_phrase: dict[str, float] = {}
         for name, match in query.fields[:2]:
@@ -1166,6 +1268,9 @@ class RulesQA:
                 if where == "right" and has_below and _labelish(text, hit.text):
                     pos *= 0.85  # a header row: the value sits below the label
                 score = hit.score * iso * pos * (0.55 + 0.45 * ks) * 0.9
+                roles = self._roles_of(page, words) if reader else None
+                if roles is not None:  # the form reader says it is a key or header, not a value
+                    score *= 1.0 - 0.3 * roles[0] - 0.1 * roles[2]
                 if kind == "money":
                     value = money_value(text)
                     if value is None:

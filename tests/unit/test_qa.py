@@ -207,7 +207,7 @@ def test_empty_document_is_i_dont_know(layout_qa):
 def test_top_k_gives_distinct_alternatives(layout_qa):
     doc = doc_of(page_of([("Date: 01.02.2024", 60, 100), ("Date: 05.06.2024", 60, 600)]))
     answers = layout_qa.answer(doc, "What is the date?", top_k=3)
-    assert [a.answer for a in answers] == ["01.02.2024", "05.06.2024"]
+    assert sorted(a.answer for a in answers) == ["01.02.2024", "05.06.2024"]
     assert answers[0].confidence >= answers[1].confidence
 
 
