@@ -151,7 +151,7 @@ def fit_trees(x: np.ndarray, y: np.ndarray, n_out: int, *, seed: int = 0, **kw: 
             for nd in nodes:
                 leaf = bool(nd["is_leaf"])
                 feature.append(-1 if leaf else int(nd["feature_idx"]))
-                threshold.append(0 if leaf else float(f"{float(nd['num_threshold']):.7g}"))
+                threshold.append(0 if leaf else float(nd["num_threshold"]))
                 left.append(-1 if leaf else off + int(nd["left"]))
                 right.append(-1 if leaf else off + int(nd["right"]))
                 value.append(round(float(nd["value"]), 6) if leaf else 0)
@@ -457,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     raw["trained_on"] = {"dataset": "FUNSD training forms (funsd_train, 99 forms)",
                          "licence": "FUNSD terms of use: non-commercial research/education only",
                          "script": "extractors/fields/train_kv.py"}
+    for name in ("join", "role", "merge", "link"):  # 7 significant digits are plenty on disk
+        raw[name]["threshold"] = [float(f"{t:.7g}") for t in raw[name]["threshold"]]
     args.out.write_text(json.dumps(raw, separators=(",", ":")) + "\n", encoding="utf-8")
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB)", file=sys.stderr)
     return 0
