@@ -140,13 +140,23 @@ def render_pdf_page(page: object, width_pt: float, height_pt: float, settings: S
 
 
 def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image, tuple[int, int]]:
-    """Orientation from EXIF, greyscale, and upscaling of small scans (Tesseract likes ~300 DPI).
+    """Orientation from EXIF, greyscale, and upscaling of small scans.
+
+    By default a scan below ``settings.upscale_below_dpi`` is upscaled towards it (the DPI from the
+    file, or guessed from the width; Lanczos, at most 3x). With ``settings.ocr_line_height`` set
+    (opt-in), the factor comes from the text itself instead
+    (:func:`~extractors.ocr.preprocess.text_line_height`): a page whose median text line is
+    shorter than that many px is upscaled towards it (at most ``settings.upscale_max``;
+    Tesseract's recogniser reads lines ~36 px high); a page whose lines cannot be measured falls
+    back to the DPI rule.
 
     Returns the image to OCR and the size of the page frame boxes are reported in (the upright
     image before any upscaling).
     """
     from PIL import Image as PILImage
     from PIL import ImageOps
+
+    from extractors.ocr.preprocess import text_line_height, upscale_factor
 
     dpi_info = image.info.get("dpi")
     source = image.info.get(SOURCE_KEY)
@@ -161,18 +171,22 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
     if img.mode == "RGB":
         img = img.convert("L")
     dpi = float(dpi_info[0]) if isinstance(dpi_info, tuple) and dpi_info[0] else None
-    # Small scans: estimate the DPI from the width when the file does not say (a receipt strip is
-    # ~3 inches wide, a page ~8); upscale so text is ~30 px high.
-    if settings.upscale_below_dpi:
-        w, h = img.size
+    w, h = img.size
+    factor = 1.0
+    line_h = text_line_height(img) if settings.ocr_line_height else None
+    if line_h is not None:
+        factor = upscale_factor(line_h, target=settings.ocr_line_height, cap=settings.upscale_max)
+    elif settings.upscale_below_dpi:
+        # no measurable text lines: estimate the DPI from the width when the file does not say
+        # (a receipt strip is ~3 inches wide, a page ~8)
         est = dpi or (w / (3.2 if h > 2.2 * w else 8.3))
-        if est < settings.upscale_below_dpi:
-            factor = min(settings.upscale_below_dpi / max(est, 1.0), 3.0)
-            if factor > 1.15 and w * h * factor * factor <= settings.max_page_pixels:
-                if img.mode == "1":
-                    img = img.convert("L")
-                img = img.resize((int(w * factor), int(h * factor)), PILImage.Resampling.LANCZOS)
-                dpi = (dpi or est) * factor
+        factor = upscale_factor(est, target=settings.upscale_below_dpi, cap=3.0)
+        dpi = dpi or est
+    if factor > 1.0 and w * h * factor * factor <= settings.max_page_pixels:
+        if img.mode == "1":
+            img = img.convert("L")
+        img = img.resize((round(w * factor), round(h * factor)), PILImage.Resampling.LANCZOS)
+        dpi = dpi * factor if dpi else None
     if dpi:
         img.info["dpi"] = (dpi, dpi)
     # Untouched page: the OCR engine may read the original file (no re-encoding, and Tesseract
