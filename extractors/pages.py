@@ -181,11 +181,12 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
         # (a receipt strip is ~3 inches wide, a page ~8)
         est = dpi or (w / (3.2 if h > 2.2 * w else 8.3))
         factor = upscale_factor(est, target=settings.upscale_below_dpi, cap=3.0)
-        dpi = dpi or est
+        if factor > 1.0:
+            dpi = dpi or est  # an estimate is passed on only for a page we upscale
     if factor > 1.0 and w * h * factor * factor <= settings.max_page_pixels:
         if img.mode == "1":
             img = img.convert("L")
-        img = img.resize((round(w * factor), round(h * factor)), PILImage.Resampling.LANCZOS)
+        img = img.resize((int(w * factor), int(h * factor)), PILImage.Resampling.LANCZOS)
         dpi = dpi * factor if dpi else None
     if dpi:
         img.info["dpi"] = (dpi, dpi)

@@ -97,4 +97,4 @@ def upscale_factor(line_height: float | None, *, target: float, cap: float,
     if not line_height or line_height <= 0 or target <= 0:
         return 1.0
     factor = min(cap, target / line_height)
-    return factor if factor >= min_gain else 1.0
+    return factor if factor > min_gain else 1.0

@@ -116,3 +116,11 @@ def test_prepare_for_ocr_default_is_the_dpi_rule() -> None:
     img.info["dpi"] = (300, 300)
     out, _ = prepare_for_ocr(img, Settings())
     assert out.size == (400, 800)
+
+
+def test_prepare_for_ocr_no_dpi_estimate_without_upscaling() -> None:
+    # a page with no DPI in the file that is not upscaled is passed on without a guessed DPI
+    img = _lines_page(2400, 3000, 44, gap=20)
+    out, _ = prepare_for_ocr(img, Settings())
+    assert out.size == (2400, 3000)
+    assert "dpi" not in out.info
