@@ -100,7 +100,10 @@ class QAEngine(Protocol):
 
 
 _REGISTRY: dict[str, dict[str, str | Callable[..., Any]]] = {
-    "ocr": {"tesseract": "extractors.ocr.tesseract:TesseractEngine"},
+    "ocr": {
+        "tesseract": "extractors.ocr.tesseract:TesseractEngine",
+        "rapidocr": "extractors.ocr.rapid:RapidOcrEngine",  # optional extra: ocr-rapid
+    },
     "classify": {
         "rules": "extractors.classify:RulesClassifier",
         "layoutlmv3": "extractors.models.layoutlmv3:LayoutLMv3Classifier",

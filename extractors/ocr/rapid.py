@@ -1,0 +1,245 @@
+"""RapidOCR engine: PaddleOCR's PP-OCRv4 detector and recogniser run by onnxruntime, in-process.
+
+Optional (``pip install -e ".[ocr-rapid]"``): the ``rapidocr_onnxruntime`` 1.4.x wheel ships the
+three ONNX models inside the package (PP-OCRv4 det + rec, PP-OCR mobile v2.0 direction
+classifier), so nothing is downloaded at run time. Later ``rapidocr`` 2.x/3.x releases fetch their
+models on first use and are deliberately not supported.
+
+Reading is per text line (a quadrilateral, its text and a score). Our pages want words, so lines
+are split at spaces, and each word's pixel box is the union of its characters' boxes, which the
+library derives from the CTC decoder's column positions (``return_word_box``); when those cannot
+be lined up with the text, the line box is apportioned by character offsets instead. A word's
+confidence is the mean of its characters' CTC probabilities.
+
+One onnxruntime session per model and process (built on first use, reused by every engine object
+and thread), each with one intra-op thread: batch workers already run pages in parallel, like
+``OMP_THREAD_LIMIT=1`` for Tesseract. Inference cannot be interrupted in-process, so
+``settings.ocr_timeout_s`` is enforced around the call (:func:`extractors.pages.call_ocr` gives up
+on the page at the deadline, while the inference finishes in the background) and again here,
+after the call, for callers that use the engine directly.
+
+>>> from extractors.registry import available
+>>> "rapidocr" in available("ocr")
+True
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from extractors.errors import DependencyMissing, PageError
+from extractors.settings import Settings
+from schemas.document import Word
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["MAX_SIDE_LEN", "RapidOcrEngine", "line_words"]
+
+PACKAGE = "rapidocr_onnxruntime"
+INSTALL_HINT = ('RapidOCR is not installed; install it with `pip install -e ".[ocr-rapid]"` '
+                '(or `pip install "rapidocr_onnxruntime==1.4.4"`; Python < 3.13)')
+
+MAX_SIDE_LEN = 2000
+"""Pages whose longer side exceeds this many pixels are shrunk before detection (the library's
+default)."""
+
+_MODELS: dict[tuple[Any, ...], Any] = {}
+_LOCK = threading.Lock()
+
+
+def _import() -> Any:
+    """The ``rapidocr_onnxruntime`` module, or ``DependencyMissing`` with the install hint."""
+    try:
+        import rapidocr_onnxruntime
+    except ImportError as exc:
+        hint = INSTALL_HINT
+        if "libGL" in str(exc) or "libgthread" in str(exc):
+            hint = ("RapidOCR cannot load OpenCV (missing system library: a headless server?); "
+                    "replace it with the headless build: `pip uninstall -y opencv-python && "
+                    "pip install --force-reinstall opencv-python-headless`")
+        raise DependencyMissing(hint, reason="rapidocr_missing", stage="startup") from exc
+    return rapidocr_onnxruntime
+
+
+def _model(max_side_len: int) -> Any:
+    """The process's ``RapidOCR`` object for these options (built once, under a lock)."""
+    key = (max_side_len,)
+    model = _MODELS.get(key)
+    if model is None:
+        with _LOCK:
+            model = _MODELS.get(key)
+            if model is None:
+                lib = _import()
+                model = lib.RapidOCR(
+                    intra_op_num_threads=1, inter_op_num_threads=1,
+                    max_side_len=max_side_len, print_verbose=False,
+                )
+                _MODELS[key] = model
+    return model
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:
+        return "?"
+
+
+def _bounds(points: Any) -> tuple[float, float, float, float]:
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` character offsets of the whitespace-separated words of ``text``."""
+    spans: list[tuple[int, int]] = []
+    start = None
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if start is not None:
+                spans.append((start, i))
+                start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
+def line_words(box: Any, text: str, score: float, char_boxes: Any = None,
+               char_confs: Any = None) -> list[tuple[str, tuple[float, float, float, float], float]]:
+    """Split one recognised line into ``(word, pixel box, confidence)``.
+
+    Args:
+        box: the line's quadrilateral (four ``(x, y)`` points).
+        text: the recognised line text.
+        score: the line's recognition score (0–1).
+        char_boxes: one quadrilateral per character of ``text`` (the library's
+            ``return_word_box`` output), or ``None``.
+        char_confs: one probability per character of ``text``, or ``None``.
+
+    Returns:
+        Words left to right. With usable character boxes a word's box is the union of its
+        characters' boxes (clipped to the line's vertical extent); otherwise the line box is cut
+        in proportion to character offsets.
+
+    >>> [(w, tuple(round(v) for v in b)) for w, b, _ in line_words(
+    ...     [(0, 0), (100, 0), (100, 10), (0, 10)], "ab  cd", 0.9)]
+    [('ab', (0, 0, 33, 10)), ('cd', (67, 0, 100, 10))]
+    """
+    x0, y0, x1, y1 = _bounds(box)
+    n = len(text)
+    usable = (char_boxes is not None and len(char_boxes) == n
+              and all(len(b) == 4 for b in char_boxes))
+    confs_ok = char_confs is not None and len(char_confs) == n
+    words: list[tuple[str, tuple[float, float, float, float], float]] = []
+    for start, end in _spans(text):
+        if usable:
+            parts = [_bounds(char_boxes[i]) for i in range(start, end)]
+            bx0 = max(x0, min(p[0] for p in parts))
+            bx1 = min(x1, max(p[2] for p in parts))
+            by0 = max(y0, min(p[1] for p in parts))
+            by1 = min(y1, max(p[3] for p in parts))
+            if bx1 <= bx0 or by1 <= by0:
+                bx0, bx1 = x0 + (x1 - x0) * start / n, x0 + (x1 - x0) * end / n
+                by0, by1 = y0, y1
+        else:
+            bx0, bx1 = x0 + (x1 - x0) * start / n, x0 + (x1 - x0) * end / n
+            by0, by1 = y0, y1
+        if confs_ok:
+            conf = sum(float(c) for c in char_confs[start:end]) / (end - start)
+        else:
+            conf = float(score)
+        words.append((text[start:end], (bx0, by0, bx1, by1), conf))
+    return words
+
+
+class RapidOcrEngine:
+    """OCR with RapidOCR (PP-OCRv4 via onnxruntime): words with pixel boxes and 0–1 confidences.
+
+    >>> engine = RapidOcrEngine(Settings(ocr_engine="rapidocr"))   # doctest: +SKIP
+    >>> words = engine.ocr(image, page_number=1)                    # doctest: +SKIP
+    """
+
+    name = "rapidocr"
+
+    def __init__(self, settings: Settings | None = None, *, max_side_len: int = MAX_SIDE_LEN) -> None:
+        self.settings = settings or Settings()
+        self.max_side_len = max_side_len
+        self._version: str | None = None
+
+    def version(self) -> str:
+        """Package, model and runtime versions, recorded on every record."""
+        if self._version is None:
+            try:
+                import onnxruntime
+
+                ort = onnxruntime.__version__
+            except ImportError:
+                ort = "?"
+            self._version = (f"{PACKAGE} {_package_version()} (PP-OCRv4 det+rec, "
+                             f"ppocr-mobile-v2.0 cls; onnxruntime {ort}; "
+                             f"max_side_len {self.max_side_len})")
+        return self._version
+
+    def check(self) -> None:
+        """Fail fast when the package cannot be imported or its models cannot be loaded."""
+        from PIL import Image
+
+        _model(self.max_side_len)
+        try:
+            self.ocr(Image.new("L", (64, 32), 255), page_number=0)
+        except PageError as exc:
+            raise DependencyMissing("RapidOCR is installed but cannot run; reinstall it "
+                                    f"({INSTALL_HINT.split('; ', 1)[-1]}", reason="rapidocr_broken",
+                                    stage="startup") from exc
+
+    def orientation(self, image: Image.Image) -> int:
+        """Counter-clockwise degrees that make the page upright (Tesseract's OSD when the
+        binary is installed; 0 otherwise: RapidOCR itself only flips single lines)."""
+        import shutil
+
+        if shutil.which("tesseract") is None:
+            return 0
+        from extractors.ocr.tesseract import TesseractEngine
+
+        try:
+            return TesseractEngine(self.settings).orientation(image)
+        except Exception:  # orientation is best effort; the unrotated reading stands
+            return 0
+
+    def ocr(self, image: Image.Image, *, page_number: int = 1) -> list[Word]:
+        """OCR one page image.
+
+        Raises:
+            PageError: ``ocr_timeout`` when the call took longer than ``settings.ocr_timeout_s``;
+                ``ocr_failed`` when the library fails on the page.
+        """
+        model = _model(self.max_side_len)
+        img = image if image.mode in ("1", "L", "RGB") else image.convert("RGB")
+        t0 = time.monotonic()
+        try:
+            result, _ = model(img, return_word_box=True, box_thresh=0.5, unclip_ratio=1.6,
+                              text_score=0.5)
+        except Exception as exc:  # the library raises bare errors on odd inputs
+            raise PageError(f"rapidocr failed on page {page_number} ({type(exc).__name__})",
+                            reason="ocr_failed", stage="ocr") from exc
+        if time.monotonic() - t0 > self.settings.ocr_timeout_s:
+            raise PageError(f"OCR took longer than {self.settings.ocr_timeout_s:g}s on page "
+                            f"{page_number}", reason="ocr_timeout", stage="ocr")
+        width, height = img.size
+        words: list[Word] = []
+        for item in result or []:
+            box, text, score = item[0], str(item[1]), float(item[2])
+            char_boxes = item[3] if len(item) > 3 else None
+            char_confs = item[5] if len(item) > 5 else None
+            for word, bbox, conf in line_words(box, text, score, char_boxes, char_confs):
+                words.append(Word.from_pixels(word, bbox, page_width=width, page_height=height,
+                                              confidence=conf))
+        return words

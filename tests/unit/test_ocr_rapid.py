@@ -1,0 +1,145 @@
+"""The optional RapidOCR engine (``--ocr-engine rapidocr``): registry, word splitting, boxes, CLI.
+
+Tests that run the models skip cleanly when ``rapidocr_onnxruntime`` is not installed
+(``pip install -e ".[ocr-rapid]"``); the pure word-splitting tests always run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from extractors import registry
+from extractors.errors import DependencyMissing
+from extractors.ocr.rapid import RapidOcrEngine, line_words
+from extractors.settings import Settings
+from tests.conftest import make_scan
+
+HAVE_RAPID = importlib.util.find_spec("rapidocr_onnxruntime") is not None
+needs_rapid = pytest.mark.skipif(not HAVE_RAPID, reason="rapidocr_onnxruntime not installed "
+                                 "(pip install -e '.[ocr-rapid]')")
+
+LINE = [(100, 50), (300, 50), (300, 70), (100, 70)]
+
+
+def test_registry_builds_the_engine_without_importing_the_library() -> None:
+    assert "rapidocr" in registry.available("ocr")
+    engine = registry.create("ocr", "rapidocr", Settings(ocr_engine="rapidocr"))
+    assert isinstance(engine, RapidOcrEngine)
+    assert isinstance(engine, registry.OcrEngine)
+    assert engine.name == "rapidocr"
+
+
+def test_line_is_split_at_spaces_by_character_offsets_without_char_boxes() -> None:
+    words = line_words(LINE, "Total  12.50", 0.8)
+    assert [w for w, _, _ in words] == ["Total", "12.50"]
+    (x0, y0, x1, y1), (u0, _, u1, _) = words[0][1], words[1][1]
+    assert (x0, y0, y1) == (100, 50, 70)
+    assert x1 == pytest.approx(100 + 200 * 5 / 12)
+    assert u0 == pytest.approx(100 + 200 * 7 / 12) and u1 == 300
+    assert all(c == 0.8 for _, _, c in words)  # the line score when no character scores
+
+
+def test_word_box_is_the_union_of_its_character_boxes() -> None:
+    def cell(x: float) -> list[tuple[float, float]]:
+        return [(x, 52), (x + 8, 52), (x + 8, 68), (x, 68)]
+
+    text = "ab cd"
+    boxes = [cell(110), cell(120), cell(135), cell(200), cell(210)]
+    confs = [0.9, 0.7, 0.99, 1.0, 0.5]
+    words = line_words(LINE, text, 0.8, boxes, confs)
+    assert [w for w, _, _ in words] == ["ab", "cd"]
+    assert words[0][1] == (110, 52, 128, 68)
+    assert words[1][1] == (200, 52, 218, 68)
+    assert words[0][2] == pytest.approx(0.8) and words[1][2] == pytest.approx(0.75)
+
+
+def test_character_boxes_that_do_not_match_the_text_are_ignored() -> None:
+    words = line_words(LINE, "ab cd", 0.6, [[(0, 0), (1, 0), (1, 1), (0, 1)]], [0.1])
+    assert [b for _, b, _ in words] == [(100, 50, 180, 70), (220, 50, 300, 70)]
+    assert [c for _, _, c in words] == [0.6, 0.6]
+
+
+def test_blank_line_gives_no_words() -> None:
+    assert line_words(LINE, "   ", 0.9) == []
+
+
+def test_missing_package_is_a_dependency_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from extractors.ocr import rapid
+
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # import fails
+    monkeypatch.setattr(rapid, "_MODELS", {})
+    with pytest.raises(DependencyMissing) as err:
+        RapidOcrEngine(Settings()).check()
+    assert "ocr-rapid" in err.value.message and err.value.reason == "rapidocr_missing"
+
+
+@needs_rapid
+def test_words_and_boxes_come_out_where_they_were_drawn(tmp_path: Path) -> None:
+    from PIL import Image, ImageFont
+
+    lines = [(150, 200, "INVOICE  INV-2041"), (150, 900, "Total"), (1100, 900, "1234.56")]
+    path = make_scan(tmp_path / "scan.png", lines)
+    try:  # the font make_scan draws with
+        font = ImageFont.truetype("DejaVuSans.ttf", 36)
+    except OSError:
+        font = ImageFont.load_default(size=36)
+    drawn = {}  # word -> its ink box in pixels, from the font's metrics
+    for x, y, text in lines:
+        offset = 0
+        for word in text.split():
+            start = text.index(word, offset)
+            offset = start + len(word)
+            left, top, right, bottom = font.getbbox(text[:offset])
+            drawn[word] = (x + font.getlength(text[:start]), y + top, x + right, y + bottom)
+    engine = RapidOcrEngine(Settings(ocr_engine="rapidocr"))
+    engine.check()
+    words = engine.ocr(Image.open(path), page_number=1)
+    got = {w.text: w for w in words}
+    assert set(drawn) <= set(got), [w.text for w in words]
+    for text, (dx0, dy0, dx1, dy1) in drawn.items():
+        w = got[text]
+        x0, y0, x1, y1 = w.bbox
+        assert abs(x0 - dx0) < 12 and abs(x1 - dx1) < 12, (text, w.bbox, drawn[text])
+        assert abs(y0 - dy0) < 12 and abs(y1 - dy1) < 12, (text, w.bbox, drawn[text])
+        assert 0.5 < w.confidence <= 1.0
+        assert w.box == pytest.approx((x0 / 1700 * 1000, y0 / 2200 * 1000, x1 / 1700 * 1000,
+                                       y1 / 2200 * 1000), abs=1.01)
+    assert got["INVOICE"].bbox[2] < got["INV-2041"].bbox[0]  # one line, split into two words
+    assert "rapidocr_onnxruntime" in engine.version() and "PP-OCRv4" in engine.version()
+
+
+@needs_rapid
+def test_blank_page_gives_no_words() -> None:
+    from PIL import Image
+
+    assert RapidOcrEngine(Settings()).ocr(Image.new("L", (400, 300), 255), page_number=1) == []
+
+
+@needs_rapid
+def test_process_cli_with_rapidocr_writes_a_record(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    make_scan(inbox / "receipt.png", [(150, 150, "CORNER SHOP"), (150, 250, "Date: 14/03/2024"),
+                                      (150, 900, "TOTAL"), (900, 900, "12.50")])
+    out = tmp_path / "o"
+    res = CliRunner().invoke(app, ["process", str(inbox), "--out", str(out), "--no-prefect", "-q",
+                                   "--workers", "1", "--ocr-engine", "rapidocr"])
+    assert res.exit_code in (0, 3), res.output
+    recs = [json.loads(x) for x in (out / "documents.jsonl").read_text().splitlines()]
+    assert len(recs) == 1
+    rec = recs[0]
+    assert rec["status"] in ("ok", "needs_review"), rec
+    assert rec["engine"]["ocr"].startswith("rapidocr_onnxruntime")
+    assert rec["pages"] == 1
+    # the words reached extraction (the total is found as a field or a key-value)
+    assert "12.50" in json.dumps([rec["fields"], rec["key_values"]])
