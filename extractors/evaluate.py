@@ -11,8 +11,9 @@ Definitions (the README's "docai eval" section repeats them):
   money as :class:`~decimal.Decimal` (:func:`schemas.normalize.parse_money`: ``9.00`` equals
   ``9.0``), times as ``HH:MM[:SS]``; everything else as text after :func:`norm_text` (Unicode NFKC,
   case-folded, whitespace collapsed, no space before punctuation or after an opening bracket).
-* **ANLS** (DocVQA): ``1 - NL`` when the normalised Levenshtein distance ``NL`` is below 0.5,
-  else 0, on :func:`norm_text` of both sides (typed values are compared in canonical form).
+* **ANLS** (DocVQA, :func:`anls`): ``1 - NL`` when the normalised Levenshtein distance ``NL`` is
+  below 0.5, else 0, on :func:`norm_text` of both sides, best over the accepted gold answers
+  (typed field values are compared in canonical form). ``docai ask-eval`` uses the same function.
 * **Key-value pairs** (FUNSD): a predicted pair matches a labelled pair when the ANLS similarity
   (no threshold) is ≥ 0.8 on the key side and on the value side; matching is one-to-one
   (maximum bipartite matching), micro-averaged over documents.
@@ -136,18 +137,33 @@ def similarity(pred: str | None, gold: str | None) -> float:
 
 
 def anls(pred: str | None, gold: str | Sequence[str] | None, threshold: float = ANLS_THRESHOLD) -> float:
-    """DocVQA's Average Normalised Levenshtein Similarity of one answer (best over gold answers).
+    """DocVQA's ANLS score of one answer: the best over its accepted gold answers.
+
+    For each gold answer ``g`` the normalised Levenshtein distance is
+    ``NL = lev(p, g) / max(len(p), len(g))`` on :func:`norm_text` of both sides; the score is
+    ``1 - NL`` when ``NL < threshold`` (DocVQA: 0.5) and 0 otherwise, and the answer's score is
+    the maximum over the gold answers. The mean of these scores over questions is the ANLS of a
+    set (Biten et al., ICCV 2019; the DocVQA leaderboard's definition). "I don't know"
+    (``pred=None``) scores 0 against any non-empty gold answer. This one function serves field
+    values (:func:`field_anls`) and question answering (:mod:`extractors.qa_eval`).
 
     >>> anls("hello", "hello"), anls("abc", "xyz"), anls(None, "abc")
     (1.0, 0.0, 0.0)
+    >>> anls("RM9.00", ["9.00"]), anls("ab", "ac"), anls("b", ["a", "B"])
+    (0.6666666666666667, 0.0, 1.0)
     """
     golds = [gold] if gold is None or isinstance(gold, str) else list(gold)
+    p = norm_text(pred)
     best = 0.0
     for g in golds:
-        if pred is None and g:
+        gn = norm_text(g)
+        if pred is None and gn:
             continue
-        s = similarity(pred, g)
-        best = max(best, s if 1.0 - s < threshold else 0.0)
+        if not p and not gn:
+            return 1.0
+        nl = _levenshtein(p, gn) / max(len(p), len(gn))
+        if nl < threshold:
+            best = max(best, 1.0 - nl)
     return best
 
 

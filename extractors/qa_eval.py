@@ -1,9 +1,11 @@
 """QA evaluation: mean ANLS of a QA engine on labelled document sets (SROIE, FUNSD, generated).
 
-ANLS is the DocVQA metric: for each question, ``1 - NL`` where NL is the normalised Levenshtein
-distance between the predicted and a gold answer (lower-cased, whitespace collapsed), set to 0
-when NL ≥ 0.5, maximised over the gold answers, then averaged over questions. "I don't know"
-(``None``) scores 0.
+ANLS is the DocVQA metric, computed by the one implementation :func:`extractors.evaluate.anls`
+(``docai eval`` uses it too): for each question, ``1 - NL`` where NL is the normalised Levenshtein
+distance between the predicted and a gold answer, both normalised by
+:func:`extractors.evaluate.norm_text` (Unicode NFKC, case-folded, whitespace collapsed, no space
+before punctuation), set to 0 when NL ≥ 0.5, maximised over the gold answers, then averaged over
+questions. "I don't know" (``None``) scores 0.
 
 Supported layouts (detected from the folder):
 
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.errors import UsageError
+from extractors.evaluate import anls
 from extractors.settings import Settings
 from schemas.document import Document
 
@@ -50,15 +53,14 @@ __all__ = [
     "QAReport",
     "DocumentCache",
     "anls",
+    "funsd_pairs",
+    "funsd_question",
     "default_cache_dir",
     "evaluate_qa",
     "load_examples",
-    "nls",
 ]
 
 log = logging.getLogger("docai.qa_eval")
-
-ANLS_THRESHOLD = 0.5
 
 SROIE_QUESTIONS: dict[str, str] = {
     "total": "What is the total?",
@@ -82,32 +84,6 @@ SAMPLE_QUESTIONS: dict[str, str] = {
     "merchant_name": "What is the merchant name?",
 }
 """Canonical field → question asked on generated samples (fields absent from a label are skipped)."""
-
-
-# -- metric -----------------------------------------------------------------------------------
-def _norm(text: str) -> str:
-    return " ".join(text.strip().lower().split())
-
-
-def nls(pred: str | None, gold: str) -> float:
-    """Normalised Levenshtein similarity ``1 - lev / max_len`` of two answers (DocVQA normalised)."""
-    from rapidfuzz.distance import Levenshtein
-
-    a, b = _norm(pred or ""), _norm(gold)
-    if not a and not b:
-        return 1.0
-    if pred is None:
-        return 0.0
-    return 1.0 - Levenshtein.distance(a, b) / max(len(a), len(b))
-
-
-def anls(pred: str | None, golds: Iterable[str], threshold: float = ANLS_THRESHOLD) -> float:
-    """ANLS of one prediction against its gold answers (best match; 0 below ``threshold``)."""
-    best = 0.0
-    for gold in golds:
-        s = nls(pred, gold)
-        best = max(best, s if s >= threshold else 0.0)
-    return best
 
 
 # -- datasets ---------------------------------------------------------------------------------
@@ -140,24 +116,21 @@ def _sroie_examples(root: Path) -> Iterator[QAExample]:
 
 
 def funsd_pairs(annotation: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    """``(question text, [linked answer texts])`` per FUNSD question entity, from ``linking``."""
-    ents = {e["id"]: e for e in annotation.get("form", [])}
-    answers: dict[int, list[str]] = defaultdict(list)
-    for e in ents.values():
-        for a, b in e.get("linking", []):
-            qa = (a, b) if ents.get(a, {}).get("label") == "question" else (b, a)
-            q, ans = ents.get(qa[0]), ents.get(qa[1])
-            if q is None or ans is None or q["label"] != "question" or ans["label"] != "answer":
-                continue
-            if ans["text"] not in answers[q["id"]]:
-                answers[q["id"]].append(ans["text"])
-    out = []
-    for qid, texts in sorted(answers.items()):
-        qtext = ents[qid]["text"].strip()
-        texts = [t for t in texts if t.strip()]
-        if qtext and texts:
-            out.append((qtext, texts))
-    return out
+    """``(question text, [linked answer texts])`` per FUNSD question entity.
+
+    The links are read by :func:`extractors.evaluate.funsd_pairs` (``question``↔``answer``, either
+    order, duplicates removed); a question linked to several answers asks once and accepts each.
+    """
+    from extractors.evaluate import funsd_pairs as links
+
+    by_question: dict[Any, tuple[str, list[str]]] = {}
+    for pair in links(annotation.get("form", [])):
+        qtext, texts = by_question.setdefault(pair["question_id"], (pair["question"].strip(), []))
+        answer = pair["answer"]
+        if answer.strip() and answer not in texts:
+            texts.append(answer)
+    return [(q, texts) for _, (q, texts) in sorted(by_question.items(), key=lambda kv: kv[0])
+            if q and texts]
 
 
 def funsd_question(key_text: str) -> str:

@@ -17,7 +17,7 @@ from extractors.qa import (
     parse_question,
     read_value,
 )
-from extractors.qa_eval import anls, funsd_pairs, funsd_question, load_examples, nls
+from extractors.qa_eval import funsd_pairs, funsd_question, load_examples
 from extractors.registry import Extraction
 from schemas.document import Document, Page, Word
 from schemas.fields import Field, KeyValue, LineItem
@@ -332,16 +332,6 @@ def test_semantic_embeddings_are_normalised_and_cached():
 
 
 # -- evaluation helpers ----------------------------------------------------------------------
-def test_anls_metric():
-    assert anls("9.00", ["9.00"]) == 1.0
-    assert anls(" Hello  World ", ["hello world"]) == 1.0
-    assert anls("RM9.00", ["9.00"]) == pytest.approx(4 / 6)
-    assert anls("abcdef", ["uvwxyz"]) == 0.0  # below the 0.5 threshold
-    assert anls(None, ["x"]) == 0.0
-    assert anls("b", ["a", "b"]) == 1.0
-    assert nls("", "") == 1.0
-
-
 def test_funsd_pairs_from_links():
     ann = {"form": [
         {"id": 0, "text": "DATE:", "label": "question", "linking": [[0, 1], [0, 3]]},
