@@ -152,12 +152,16 @@ def process(
     if dask_address and task_runner != "dask":
         console.print("[red]--dask-address needs --task-runner dask[/red]")
         raise typer.Exit(ExitCode.USAGE)
-    from flows.progress import print_totals, run_cli_batch
+    from flows.api_server import early_api_server
 
-    result, prog = run_cli_batch(inputs, out, settings, all_files=all_files,
-                                 no_prefect=no_prefect, move=move, task_runner=task_runner,
-                                 dask_address=dask_address, isolate=isolation == "process",
-                                 console=console, show_bar=not quiet and console.is_terminal)
+    with early_api_server(enabled=not no_prefect) as api_ready:  # boots while we import
+        from flows.progress import print_totals, run_cli_batch
+
+        result, prog = run_cli_batch(inputs, out, settings, all_files=all_files,
+                                     no_prefect=no_prefect, move=move, task_runner=task_runner,
+                                     dask_address=dask_address, isolate=isolation == "process",
+                                     console=console, show_bar=not quiet and console.is_terminal,
+                                     before_flow=api_ready)
     if not quiet:
         print_summary(result.records, result.skipped)
         print_totals(console, prog, result.records)

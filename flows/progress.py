@@ -8,7 +8,7 @@ the work actually left. Nothing here logs document text: the bar shows counts on
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,8 @@ def print_totals(console: Console, prog: BatchProgress, records: Sequence[Any]) 
 
 def run_cli_batch(inputs: Sequence[Path], out: Path, settings: Settings, *, all_files: bool,
                   no_prefect: bool, move: bool, task_runner: str, dask_address: str | None,
-                  isolate: bool, console: Console, show_bar: bool) -> tuple[Any, BatchProgress]:
+                  isolate: bool, console: Console, show_bar: bool,
+                  before_flow: Callable[[], None] | None = None) -> tuple[Any, BatchProgress]:
     """Run the batch (through the Prefect flow unless ``no_prefect``) under a progress bar.
 
     Returns:
@@ -126,6 +127,8 @@ def run_cli_batch(inputs: Sequence[Path], out: Path, settings: Settings, *, all_
             result = run_batch(inputs, out, settings, all_files=all_files, on_progress=prog,
                                move=move, isolate=isolate)
         else:
+            if before_flow is not None:
+                before_flow()  # e.g. wait for the early-started Prefect API server
             _progress_hook.append(prog)
             try:
                 flow = process_folder.with_options(task_runner=runner)
