@@ -72,6 +72,9 @@ class Pipeline:
                            else registry.create("classify", s.classify_engine, s))
         self.extractor = (extractor if extractor is not None
                           else registry.create("extract", s.extract_engine, s))
+        from extractors.calibrate import default_calibrator
+
+        self.calibrator = default_calibrator()
 
     def check(self) -> None:
         """Fail fast when a dependency is missing (raises ``DependencyMissing``)."""
@@ -95,7 +98,9 @@ class Pipeline:
             InputRejected: the input is bad (see :func:`extractors.preflight.preflight`).
         """
         pre = preflight(path, self.settings)
-        from extractors.models.images import remember_source  # light: lets model engines re-render pages
+        from extractors.models.images import (
+            remember_source,  # light: lets model engines re-render pages
+        )
 
         remember_source(pre.sha256, pre.path)
         pages: list[Page] = list(iter_pages(pre, self.settings, self.ocr, layout=build_layout,
@@ -148,6 +153,7 @@ class Pipeline:
         doc_type, doc_conf = self.classifier.classify(doc)
         extraction = self.extractor.extract(doc, doc_type)
         errors: list[FieldError] = validate_fields(doc_type, extraction.fields, extraction.line_items)
+        self.calibrator.apply(doc, extraction.fields, errors)  # scores → probabilities
         if doc.n_words == 0:
             errors.append(FieldError(field="document", code="no_text", message="no text found"))
         for name in REQUIRED_FIELDS.get(doc_type, ()):
