@@ -532,6 +532,34 @@ def money_value(text: str) -> str | None:
         return None
 
 
+_GLUED_MONEY = re.compile(r"(?<![\w$€£¥])(?P<cur>[$€£¥]|RM|S\$|US\$|USD|EUR|GBP|CHF|MYR|SGD|AUD|"
+                          r"CAD|NZD|INR|JPY|CNY|HKD)(?P<amount>" + _AMOUNT_RE.pattern + ")")
+
+
+def money_answer(text: str, value: str | None = None) -> str | None:
+    """An amount as answered: a plain decimal (``"RM 1,234.50"`` → ``"1234.50"``), or the
+    printed token when a currency is glued to the digits (``"$8.20"``, ``"RM40.00"``), since
+    that is how a person copies it from the page (DocVQA and SROIE gold answers do).
+
+    ``value`` (when given) is the amount decided elsewhere (the extractor's); the printed form is
+    used only when it reads as the same amount.
+
+    >>> money_answer("RM 33,90"), money_answer("Total $1,234.56"), money_answer("RM40.00")
+    ('33.90', '$1,234.56', 'RM40.00')
+    >>> money_answer("$8.20", "8.70"), money_answer("no amount")
+    ('8.70', None)
+    """
+    plain = money_value(text)
+    if value is not None and plain is not None and plain != value:
+        return value
+    decided = value if value is not None else plain
+    m = _GLUED_MONEY.search(text)
+    if m is not None and decided is not None and money_value(m.group(0)) == decided.lstrip("-") \
+            and not decided.startswith("-"):
+        return m.group("cur") + m.group("amount")
+    return decided
+
+
 # -- layout search ------------------------------------------------------------------------------
 @dataclass
 class LabelHit:
@@ -1066,6 +1094,8 @@ class RulesQA:
                         break
                     if len(out) >= 3:
                         return out
+        if not out and kind == "date":
+            out = _noisy_dates(doc, query.field)
         return out
 
     # -- the learned form reader (extractors.fields.kv): entities, roles and link scores ----
@@ -1156,8 +1186,7 @@ class RulesQA:
                 if not text or ks <= 0.0 or (ks < 1.0 and query.kind not in (None, "text")):
                     continue
                 score = (0.4 + 0.4 * matched[k] * p + 0.1 * float(ve.probs[1])) * (0.5 + 0.5 * ks)
-                if query.kind == "money":
-                    text = money_value(text) or text
+                text = _typed_text(text, query.kind)
                 out.append(_Candidate(text=text, score=score, page=page, words=list(ve.words),
                                       field=query.field, source="form"))
         return out
@@ -1209,14 +1238,14 @@ class RulesQA:
                     page = _page_by_number(doc, kv.page)
                     # weights chosen on 39 funsd_train forms held out from a key-value model
                     # trained on the other 60 (layout-only 0.627 → 0.644 mean ANLS)
-                    out.append(_Candidate(text=kv.value.strip(), score=0.6 + 0.5 * s * max(
+                    out.append(_Candidate(text=_typed_text(kv.value, query.kind), score=0.6 + 0.5 * s * max(
                         0.5, kv.confidence), page=page, bbox=kv.value_bbox, source="kv"))
         return out
 
     def _field_candidate(self, doc: Document, f: Any, name: str, match: float) -> _Candidate:
         kind = FIELD_KIND.get(name)
         if kind == "money":
-            text = str(f.value)
+            text = money_answer(f.text or "", str(f.value)) or str(f.value)
         elif kind == "date" and f.text:
             text = _trim_text(f.text, kind)
         elif f.text:
@@ -1229,6 +1258,8 @@ class RulesQA:
         words = _words_in(page, f.bbox) if page is not None and f.bbox else []
         conf = float(f.confidence or 0.0)
         score = match * (0.7 + 0.3 * conf)
+        if kind == "date" and words and _glued_inside(words[0].text, text):
+            score *= 0.5  # "HCO3-7 - 15": digits of a product code read as a date
         return _Candidate(text=text, score=score, page=page, words=words, bbox=f.bbox,
                           field=name, source="field", confidence=conf)
 
@@ -1272,7 +1303,7 @@ class RulesQA:
                 if roles is not None:  # the form reader says it is a key or header, not a value
                     score *= 1.0 - 0.3 * roles[0] - 0.1 * roles[2]
                 if kind == "money":
-                    value = money_value(text)
+                    value = money_answer(text)
                     if value is None:
                         continue
                     text = value
@@ -1283,6 +1314,49 @@ class RulesQA:
                 out.append(_Candidate(text=text, score=score, page=page, words=words,
                                       field=query.field, source=f"layout:{where}"))
         return out
+
+
+_OCR_DIGITS = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "I": "1", "i": "1", "l": "1",
+                             "L": "1", "|": "1", "!": "1", "S": "5", "s": "5", "B": "8", "Z": "2",
+                             "z": "2", "G": "6", "g": "9"})
+_NOISY_DATE = re.compile(r"(?<![\w/.-])(?P<d>[\dOoDQIilL|!SsBZzGg]{1,2})\s?(?P<sep>[-/.])\s?"
+                         r"(?P<m>[\dOoDQIilL|!SsBZzGg]{1,2})\s?(?P=sep)\s?(?P<y>\d{2}|\d{4})(?![\w/.-])")
+
+
+def _noisy_dates(doc: Document, field_name: str | None) -> list[_Candidate]:
+    """Dates misread by OCR (``24- i1- 17``, ``O5/O3/2018``): letters that OCR confuses with
+    digits are read as those digits and spaces around the separators dropped; kept only when the
+    result is a real calendar date and most characters were digits already. Confidence stays
+    just above "I don't know": the reading is a guess."""
+    from schemas.normalize import NormalizationError, parse_date
+
+    out: list[_Candidate] = []
+    for page in doc.pages:
+        for line in page.lines:
+            words = [page.words[i] for i in line.word_ids]
+            text = " ".join(w.text for w in words)
+            for m in _NOISY_DATE.finditer(text):
+                raw = m.group("d") + m.group("m")
+                misread = sum(not c.isdigit() for c in raw)
+                if misread > (2 if " " not in m.group(0) else 1):
+                    continue  # one misread character, two when the date is one clean token
+                value = f"{m.group('d').translate(_OCR_DIGITS)}{m.group('sep')}" \
+                        f"{m.group('m').translate(_OCR_DIGITS)}{m.group('sep')}{m.group('y')}"
+                try:
+                    parse_date(value)
+                except (NormalizationError, ValueError, OverflowError):
+                    continue
+                starts, pos = [], 0
+                for w in words:
+                    starts.append(pos)
+                    pos += len(w.text) + 1
+                run = [w for w, st in zip(words, starts, strict=True)
+                       if st < m.end() and st + len(w.text) > m.start()]
+                out.append(_Candidate(text=value, score=0.4 * 0.9 ** len(out), page=page,
+                                      words=run, field=field_name, source="unlabelled:ocr"))
+                if len(out) >= 2:
+                    return out
+    return out
 
 
 def _isolation(page: Page, ids: list[int]) -> float:
@@ -1352,6 +1426,33 @@ def clean_name(text: str) -> str:
                 words, changed = words[n:], True
                 break
     return " ".join(words)
+
+
+def _glued_inside(word: str, value: str) -> bool:
+    """Whether ``value`` starts inside ``word`` right after a letter or digit (``HCO3-7`` for a
+    value ``3-7 - 15``), i.e. is a piece of a longer token, not a value of its own.
+
+    >>> _glued_inside("HCO3-7", "3-7 - 15"), _glued_inside("Date:12/01/19", "12/01/19")
+    (True, False)
+    """
+    head = value.split()[0] if value.split() else ""
+    at = word.find(head) if head else -1
+    return at > 0 and word[at - 1].isalnum()
+
+
+def _typed_text(text: str, kind: str | None) -> str:
+    """A value read as text (a key-value pair's value) answered like a value of ``kind``: an
+    amount as :func:`money_answer`, a date or time without what follows it ("9-04-2018
+    13:43:54" → "9-04-2018")."""
+    text = " ".join(text.split())
+    if kind == "money":
+        return money_answer(text) or text
+    if kind == "date":
+        return _trim_text(text, kind)
+    if kind == "time":
+        m = _TIME_RE.search(text)
+        return m.group(0) if m else text
+    return text
 
 
 def _trim_text(text: str, kind: str) -> str:

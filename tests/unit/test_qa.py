@@ -439,3 +439,67 @@ def test_free_form_preambles_and_yes_no_questions(form_doc, layout_qa):
     for question in ("Is there a date on the invoice?", "Does the sender sign it?"):
         a = layout_qa.answer(form_doc, question)[0]
         assert a.answer is None and a.confidence == 0.0
+
+
+# -- answers formatted as printed (ANLS against printed gold) --------------------------------
+@pytest.mark.parametrize(("text", "value", "expected"), [
+    ("RM 33,90", None, "33.90"),          # currency apart from the digits: a plain decimal
+    ("$8.20", None, "$8.20"),             # glued: the token as printed
+    ("RM40.00", None, "RM40.00"),
+    ("Total $1,234.56", None, "$1,234.56"),
+    ("$8.20", "8.70", "8.70"),            # the printed token reads as another amount: the value
+    ("GST12.00", None, "12.00"),          # a label glued to the amount is no currency
+    ("-$5.00", None, "-5.00"),
+    ("no amount", None, None),
+])
+def test_money_answer(text, value, expected):
+    from extractors.qa import money_answer
+
+    assert money_answer(text, value) == expected
+
+
+def test_glued_currency_answers_as_printed_from_fields_and_layout(form_doc, layout_qa):
+    doc = doc_of(page_of([("CAFE X", 60, 60), ("TOTAL: $8.20", 60, 400)]))
+    assert layout_qa.answer(doc, "What is the total?")[0].answer == "$8.20"
+    total = Field(value="8.20", text="$8.20", confidence=0.9, page=1, bbox=[1, 2, 3, 4])
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields={"total": total})))
+    assert qa.answer(doc, "What is the total?")[0].answer == "$8.20"
+    spaced = Field(value="8.20", text="RM 8.20", confidence=0.9, page=1, bbox=[1, 2, 3, 4])
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields={"total": spaced})))
+    assert qa.answer(doc, "What is the total?")[0].answer == "8.20"
+
+
+def test_key_value_dates_are_trimmed_to_the_date(form_doc):
+    kv = KeyValue(key="Date", value="19-04-2018 13:43:54", confidence=0.9, page=1,
+                  key_bbox=[1, 1, 2, 2], value_bbox=[3, 3, 4, 4])
+    qa = RulesQA(None, classifier=False, extractor=FakeExtractor(Extraction(key_values=[kv])),
+                 use_semantic=False)
+    assert qa.answer(doc_of(page_of([("Shop", 60, 60)])), "What is the date?")[0].answer \
+        == "19-04-2018"
+
+
+def test_ocr_misread_date_is_a_weak_last_resort(layout_qa):
+    doc = doc_of(page_of([("CAFE X", 60, 60), ("24- i1- 17 13:11 SH01", 60, 400)]))
+    a = layout_qa.answer(doc, "What is the date?")[0]
+    assert a.answer == "24-11-17" and a.words == ["24-", "i1-", "17"]
+    assert layout_qa.min_confidence <= a.confidence < 0.5
+    # two misread characters in a spaced date, or no calendar date: no answer
+    for text in ("2I- i1- 17 13:11", "45-Il-17", "SS-11-2017 total"):
+        doc = doc_of(page_of([("CAFE X", 60, 60), (text, 60, 400)]))
+        assert layout_qa.answer(doc, "What is the date?")[0].answer is None, text
+    # a readable date is preferred to a repaired one
+    doc = doc_of(page_of([("O5/O3/2018", 60, 100), ("Printed 14.01.2024", 60, 600)]))
+    assert layout_qa.answer(doc, "What is the date?")[0].answer == "14.01.2024"
+
+
+def test_field_date_glued_inside_a_code_loses_to_a_clean_date(form_doc):
+    page = page_of([("CAFE X", 60, 60), ("SPRAYER HCO3-7 - 15", 60, 300),
+                    ("12-01-19 21:13 CASHIER", 60, 500)])
+    bad = Field(value="2015-07-03", text="3-7 - 15", confidence=0.43, page=1,
+                bbox=list(box_of(page, "HCO3-7")[:2]) + list(box_of(page, "15")[2:]))
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields={"transaction_date": bad})))
+    answers = qa.answer(doc_of(page), "What is the date?", top_k=2)
+    assert [a.answer for a in answers] == ["12-01-19", "3-7 - 15"]
