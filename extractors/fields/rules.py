@@ -30,6 +30,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from extractors.fields.kv import extract_key_values
+from extractors.fields.tables import table_items
 from extractors.registry import Extraction
 from schemas.document import Document, Page, Word, union_box
 from schemas.fields import Field, LineItem
@@ -420,7 +421,7 @@ class RulesExtractor:
             fields.update(_date_fields(ctx, doc_type))
             fields.update(_id_fields(ctx, doc_type))
             fields.update(_party_fields(ctx, doc_type))
-            items = _line_items(ctx)
+            items = _line_items(ctx, doc_type)
             cur = _currency(ctx, fields)
             if cur is not None:
                 fields["currency"] = cur
@@ -1273,9 +1274,27 @@ def _totals_line(ctx: _Ctx, ln: _L, stop: set[str]) -> bool:
     return any(t[3] for t in _amounts_in(ln, 0, len(ln.text), ctx.decimal_comma)) or ln.text.rstrip().endswith(":")
 
 
-def _line_items(ctx: _Ctx) -> list[LineItem]:
+_STOP_FIELDS = frozenset({"total", "subtotal", "tax_total", "_cash", "_change", "_rounding", "_count",
+                          "discount", "amount_due", "_paid"})
+
+
+def _is_totals_text(text: str) -> bool:
+    """A totals row of a table ("Subtotal 1,234.00", "MwSt. 19 % 45,60 €"): such a label in the
+    first half of the row, followed by an amount."""
+    hits = _drop_modifiers(text, find_labels(text))
+    for h in hits:
+        if h.field in _STOP_FIELDS and h.start < 0.5 * len(text) and re.search(r"\d", text[h.end:]):
+            return True
+    return False
+
+
+def _line_items(ctx: _Ctx, doc_type: str = "receipt") -> list[LineItem]:
+    table = table_items(ctx.doc.pages, _is_totals_text, ctx.decimal_comma,
+                        headerless=doc_type == "invoice")
+    if table is not None:
+        return table
     lines = ctx.lines
-    stop = {"total", "subtotal", "tax_total", "_cash", "_change", "_rounding", "_count", "discount"}
+    stop = set(_STOP_FIELDS)
     header_i = None
     cols: dict[str, tuple[float, float]] | None = None
     for i, ln in enumerate(lines):
