@@ -62,30 +62,39 @@ LABELS: dict[str, list[tuple[str, float]]] = {
         ("facture n°", 1.0), ("facture no", 1.0), ("n° de facture", 1.0), ("no de facture", 1.0),
         ("numéro de facture", 1.0), ("numero de facture", 1.0), ("facture", 0.55),
         ("credit note no", 1.0), ("gutschrift nr", 1.0), ("avoir n°", 1.0),
+        ("credit note number", 1.0), ("credit note #", 1.0), ("credit memo #", 1.0),
+        ("credit memo no", 1.0), ("gutschriftsnummer", 1.0), ("rechnungsnr", 1.0), ("re nr", 0.8),
+        ("n° d'avoir", 1.0), ("no d'avoir", 1.0), ("avoir no", 1.0),
     ],
     "invoice_date": [
         ("invoice date", 1.0), ("date of invoice", 1.0), ("date issued", 0.9), ("issue date", 0.9),
         ("billing date", 0.9), ("date", 0.6), ("dated", 0.6),
         ("rechnungsdatum", 1.0), ("belegdatum", 0.8), ("datum", 0.6), ("ausstellungsdatum", 0.9),
         ("date de facture", 1.0), ("date de facturation", 1.0), ("date d'émission", 0.9),
-        ("date facture", 1.0),
+        ("date facture", 1.0), ("date of issue", 0.9), ("date d'emission", 0.9),
     ],
     "due_date": [
         ("due date", 1.0), ("payment due", 0.9), ("date due", 1.0), ("due by", 0.9), ("due on", 0.8),
         ("pay by", 0.8), ("fälligkeitsdatum", 1.0), ("fällig am", 1.0), ("fällig bis", 1.0),
         ("zahlbar bis", 1.0), ("date d'échéance", 1.0), ("date d'echeance", 1.0), ("échéance", 0.9),
-        ("echeance", 0.9), ("à payer avant le", 1.0),
+        ("echeance", 0.9), ("à payer avant le", 1.0), ("à régler avant le", 1.0),
+        ("a regler avant le", 1.0), ("date limite de paiement", 1.0), ("fallig am", 0.9),
+        ("fallig bis", 0.9), ("falligkeitsdatum", 0.9), ("due", 0.6), ("payable by", 0.9),
     ],
     "po_number": [
         ("po number", 1.0), ("po no", 1.0), ("po #", 1.0), ("p o no", 1.0), ("purchase order", 0.9),
         ("order no", 0.7), ("order number", 0.7), ("your order", 0.6), ("bestellnummer", 0.9),
         ("bestell nr", 0.9), ("auftragsnummer", 0.8), ("ihre bestellung", 0.7),
         ("bon de commande", 0.9), ("n° de commande", 0.9), ("commande n°", 0.9), ("réf commande", 0.8),
+        ("ref commande", 0.8), ("votre commande", 0.8), ("your order no", 0.9), ("order #", 0.7),
+        ("ihre bestellnr", 0.9), ("ihre bestellnummer", 0.9), ("bestellnr", 0.9), ("p o #", 1.0),
+        ("po", 0.5),
     ],
     "payment_terms": [
         ("payment terms", 1.0), ("terms", 0.7), ("terms of payment", 1.0), ("zahlungsbedingungen", 1.0),
         ("zahlungsziel", 1.0), ("conditions de paiement", 1.0), ("conditions de règlement", 1.0),
-        ("modalités de paiement", 1.0),
+        ("modalités de paiement", 1.0), ("zahlungsbedingung", 1.0), ("règlement", 0.6),
+        ("conditions de reglement", 1.0),
     ],
     "vendor_tax_id": [
         ("vat id", 1.0), ("vat no", 1.0), ("vat number", 1.0), ("vat reg no", 1.0), ("vat reg", 0.9),
@@ -94,14 +103,28 @@ LABELS: dict[str, list[tuple[str, float]]] = {
         ("gst registration no", 1.0), ("gst number", 1.0), ("co reg no", 0.8), ("co reg", 0.8),
         ("company reg no", 0.8), ("ust-idnr", 1.0), ("ust idnr", 1.0), ("ust-id", 1.0), ("ust id", 1.0),
         ("umsatzsteuer-id", 1.0), ("steuernummer", 0.9), ("steuer-nr", 0.9), ("st-nr", 0.8),
-        ("tva intracommunautaire", 1.0), ("n° tva", 1.0), ("numéro de tva", 1.0), ("siret", 0.8),
-        ("siren", 0.8), ("uid", 0.7),
+        ("tva intracommunautaire", 1.0), ("n° tva", 1.0), ("numéro de tva", 1.0), ("siret", 0.45),
+        ("siren", 0.45), ("uid", 0.7), ("tva intracom", 1.0), ("n° tva intracom", 1.0),
+        ("federal tax id", 1.0), ("vat registration no", 1.0), ("vat reg no", 1.0), ("ust-id", 1.0),
+        ("ust idnr", 1.0), ("umsatzsteuer id", 1.0), ("ust-id-nr", 1.0),
     ],
     "customer_name": [
         ("bill to", 1.0), ("billed to", 1.0), ("sold to", 1.0), ("invoice to", 1.0), ("customer", 0.7),
-        ("client", 0.7), ("ship to", 0.5), ("rechnungsadresse", 1.0), ("rechnungsempfänger", 1.0),
-        ("kunde", 0.7), ("facturé à", 1.0), ("facture à", 1.0), ("adresse de facturation", 1.0),
-        ("destinataire", 0.7),
+        ("client", 0.7), ("rechnungsadresse", 1.0), ("rechnungsempfänger", 1.0), ("rechnung an", 1.0),
+        ("kunde", 0.7), ("facturé à", 1.0), ("facture à", 1.0), ("facture a", 0.9),
+        ("adresse de facturation", 1.0), ("destinataire", 0.7), ("rechnungsempfanger", 0.9),
+    ],
+    # labels that look like the customer's but name something else: they block those readings
+    "_ship": [
+        ("ship to", 1.0), ("deliver to", 1.0), ("delivery address", 1.0), ("shipping address", 1.0),
+        ("lieferadresse", 1.0), ("lieferanschrift", 1.0), ("livré à", 1.0), ("livre a", 0.9),
+        ("adresse de livraison", 1.0),
+    ],
+    "_customer_no": [
+        ("customer no", 1.0), ("customer id", 1.0), ("customer number", 1.0), ("customer #", 1.0),
+        ("account no", 1.0), ("account number", 1.0), ("kundennummer", 1.0), ("kunden nr", 1.0),
+        ("kd nr", 1.0), ("n° client", 1.0), ("no client", 1.0), ("code client", 1.0),
+        ("réf client", 1.0), ("ref client", 1.0), ("client no", 1.0), ("numéro client", 1.0),
     ],
     "merchant_phone": [
         ("tel", 1.0), ("telephone", 1.0), ("phone", 1.0), ("tel no", 1.0), ("ph", 0.7),
@@ -109,23 +132,36 @@ LABELS: dict[str, list[tuple[str, float]]] = {
     ],
     "transaction_time": [("time", 1.0), ("zeit", 1.0), ("uhrzeit", 1.0), ("heure", 1.0)],
     "total": [
-        ("grand total", 1.0), ("total amount", 0.95), ("amount due", 0.9), ("total due", 0.95),
-        ("balance due", 0.9), ("total payable", 0.95), ("amount payable", 0.95), ("net total", 0.85),
+        ("grand total", 1.0), ("total amount", 0.95), ("total payable", 0.95), ("net total", 0.85),
         ("nett total", 0.85), ("total incl", 0.95), ("total inclusive", 0.95), ("total including", 0.95),
         ("rounded total", 1.0), ("total rounded", 1.0), ("total after rounding", 1.0),
         ("total after adj", 1.0), ("total (rounded)", 1.0), ("total sales", 0.8),
         ("total amt", 0.9), ("invoice total", 0.95), ("total", 0.8), ("amount", 0.45), ("nett", 0.6),
-        ("to pay", 0.7), ("amount to pay", 0.85), ("total to pay", 0.95),
-        ("gesamtbetrag", 1.0), ("rechnungsbetrag", 1.0), ("endbetrag", 1.0), ("zu zahlen", 0.9),
+        ("gesamtbetrag", 1.0), ("rechnungsbetrag", 1.0), ("endbetrag", 1.0),
         ("bruttobetrag", 0.9), ("gesamtsumme", 1.0), ("gesamt", 0.8), ("summe", 0.75),
-        ("total ttc", 1.0), ("montant ttc", 1.0), ("net à payer", 1.0), ("net a payer", 1.0),
-        ("montant total", 0.95), ("total à payer", 1.0), ("montant dû", 0.9), ("à payer", 0.8),
+        ("summe brutto", 1.0), ("total ttc", 1.0), ("montant ttc", 1.0), ("montant total", 0.95),
+    ],
+    # what is left to pay (after deposits); on a receipt or without a total line it is the total
+    "amount_due": [
+        ("amount due", 1.0), ("total due", 1.0), ("balance due", 1.0), ("balance", 0.8),
+        ("amount payable", 0.95), ("to pay", 0.7), ("amount to pay", 0.9), ("total to pay", 0.95),
+        ("zahlbetrag", 1.0), ("zu zahlen", 0.9), ("offener betrag", 1.0), ("noch zu zahlen", 1.0),
+        ("restbetrag", 1.0), ("net à payer", 1.0), ("net a payer", 1.0), ("total à payer", 1.0),
+        ("montant dû", 0.9), ("montant du", 0.8), ("à payer", 0.8), ("reste à payer", 1.0),
+        ("reste a payer", 1.0), ("solde dû", 1.0), ("solde du", 0.9), ("montant restant dû", 1.0),
+        ("montant à payer", 1.0), ("montant a payer", 1.0),
+    ],
+    "_paid": [
+        ("less deposit", 1.0), ("deposit", 0.8), ("deposit received", 1.0), ("payments/credits", 1.0),
+        ("payments credits", 1.0), ("anzahlung", 1.0), ("abzgl anzahlung", 1.0), ("bereits bezahlt", 1.0),
+        ("acompte", 1.0), ("acompte versé", 1.0), ("déjà réglé", 1.0), ("deja regle", 1.0),
     ],
     "subtotal": [
         ("subtotal", 1.0), ("sub total", 1.0), ("total excl", 0.9), ("total excluding", 0.9),
         ("total before tax", 0.9), ("amount excl", 0.8), ("net amount", 0.7), ("gross amount", 0.6),
         ("total sales excl", 0.9), ("zwischensumme", 1.0), ("nettobetrag", 1.0), ("netto", 0.7),
         ("summe netto", 1.0), ("gesamt netto", 1.0), ("warenwert", 0.8), ("sous-total", 1.0),
+        ("sub-total", 1.0), ("montant ht", 1.0),
         ("sous total", 1.0), ("total ht", 1.0), ("montant ht", 1.0), ("total hors taxes", 1.0),
     ],
     "tax_total": [
@@ -137,7 +173,8 @@ LABELS: dict[str, list[tuple[str, float]]] = {
     ],
     "discount": [
         ("discount", 1.0), ("total discount", 1.0), ("less discount", 1.0), ("disc", 0.7),
-        ("rabatt", 1.0), ("skonto", 0.8), ("remise", 1.0), ("réduction", 0.9),
+        ("rabatt", 1.0), ("skonto", 0.8), ("remise", 1.0), ("réduction", 0.9), ("nachlass", 1.0),
+        ("escompte", 1.0),
     ],
     "tip": [("tip", 1.0), ("tips", 1.0), ("gratuity", 1.0), ("trinkgeld", 1.0), ("pourboire", 1.0)],
     "_cash": [
@@ -161,7 +198,7 @@ LABELS: dict[str, list[tuple[str, float]]] = {
     ],
 }
 MONEY_LABEL_FIELDS = ("total", "subtotal", "tax_total", "discount", "tip", "_cash", "_change",
-                      "_rounding")
+                      "_rounding", "amount_due", "_paid")
 
 _FOLD = str.maketrans({"’": "'", "`": "'", "º": "°"})
 
@@ -262,7 +299,8 @@ def _drop_modifiers(text: str, hits: list[LabelHit]) -> list[LabelHit]:
     out: list[LabelHit] = []
     for h in hits:
         if out and not re.search(r"\d", text[out[-1].end:h.start]) and h.start - out[-1].end < 25 \
-                and h.field != out[-1].field and not text[out[-1].end:h.start].strip().endswith(":"):
+                and h.field != out[-1].field and not text[out[-1].end:h.start].strip().endswith(":") \
+                and h.field in MONEY_LABEL_FIELDS and out[-1].field in MONEY_LABEL_FIELDS:
             continue
         out.append(h)
     return out
@@ -417,11 +455,12 @@ class RulesExtractor:
         fields: dict[str, Field] = {}
         kvs = extract_key_values(doc)
         if doc_type in ("invoice", "receipt", "other"):
-            fields.update(_money_fields(ctx, doc_type))
+            items = _line_items(ctx, doc_type)
+            amounts = [Decimal(li.amount.value) for li in items if li.amount and li.amount.value]
+            fields.update(_money_fields(ctx, doc_type, sum(amounts, Decimal(0)) if amounts else None))
             fields.update(_date_fields(ctx, doc_type))
             fields.update(_id_fields(ctx, doc_type))
             fields.update(_party_fields(ctx, doc_type))
-            items = _line_items(ctx, doc_type)
             cur = _currency(ctx, fields)
             if cur is not None:
                 fields["currency"] = cur
@@ -615,30 +654,42 @@ def _reassign(c: _Cand) -> str:
     return c.field
 
 
-def _money_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
+def _money_fields(ctx: _Ctx, doc_type: str, item_sum: Decimal | None = None) -> dict[str, Field]:
     cands: dict[str, list[_Cand]] = {f: [] for f in MONEY_LABEL_FIELDS}
     for f in MONEY_LABEL_FIELDS:
         for c in _money_candidates(ctx, f):
             nf = _reassign(c)
             c.field = nf
             cands.setdefault(nf, []).append(c)
+    credit = _is_credit_note(ctx)
+
+    def usable(a: Decimal | None) -> bool:  # a credit note's totals are negative
+        return a is not None and (a != 0 if credit else a > 0)
+
     # labelled amounts in summary tables (e.g. "GST Summary … Total 9.94 0.59 10.40") are weaker
     for cs in cands.values():
         for c in cs:
             y = ctx.rel_y[c.line.idx]
-            if c.field in ("total", "subtotal"):
+            if c.field in ("total", "subtotal", "amount_due"):
                 c.score += 0.3 * y  # totals are low on the page
-            if c.amount is not None and c.amount <= 0 and c.field in ("total", "subtotal"):
+            if c.amount is not None and not usable(c.amount) and c.field in ("total", "subtotal", "amount_due"):
                 c.score -= 1.0
     out: dict[str, Field] = {}
     # helper values
     cash = _best(cands["_cash"])
     change = _best(cands["_change"])
     rounding = _best(cands["_rounding"])
+    totals = [c for c in cands.get("total", []) if usable(c.amount)]
+    dues = [c for c in cands.get("amount_due", []) if usable(c.amount)]
+    if doc_type != "invoice":
+        totals, dues = totals + dues, []
+    elif not totals:
+        totals = list(dues)  # the total is printed only as what is due
+    if doc_type == "invoice":
+        _arithmetic(cands, totals, item_sum)
     sub = _best(cands.get("subtotal", []))
     tax = _best(cands.get("tax_total", []))
     disc = _best(cands.get("discount", []))
-    totals = [c for c in cands.get("total", []) if c.amount is not None and c.amount > 0]
     if totals:
         max_amt = max((c.amount for c in totals if c.amount is not None), default=None)
         for c in totals:
@@ -681,18 +732,71 @@ def _money_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                     ("tip", _best(cands.get("tip", [])))):
         if c is not None and c.amount is not None and (best_total is None or c is not best_total):
             if name == "tax_total" and best_total is not None and best_total.amount is not None \
-                    and c.amount >= best_total.amount:
+                    and abs(c.amount) >= abs(best_total.amount):
                 continue
             if name == "discount":
                 c.value = format_money(abs(c.amount))
             out[name] = c.to_field()
-    if doc_type == "invoice":
-        due = [c for c in totals if c.label and any(k in c.label.label for k in ("due", "payable", "payer", "zahlen"))]
-        if due:
-            out["amount_due"] = _best(due).to_field()  # type: ignore[union-attr]
+    if doc_type == "invoice" and dues:
+        paid = _best(cands.get("_paid", []) + cands.get("_cash", []))
+        if best_total is not None and best_total.amount is not None:
+            for c in dues:
+                a = c.amount or Decimal(0)
+                if a == best_total.amount or (paid is not None and paid.amount is not None
+                                              and abs(best_total.amount - abs(paid.amount) - a) < Decimal("0.011")):
+                    c.score += 0.5
+        due = _best(dues)
+        if due is not None:
+            out["amount_due"] = due.to_field()
     if rounding is not None:
         pass
     return out
+
+
+_CREDIT = re.compile(r"\b(?:credit\s*note|credit\s*memo|gutschrift|rechnungskorrektur|avoir|facture\s+d'avoir)\b",
+                     re.IGNORECASE)
+
+
+def _is_credit_note(ctx: _Ctx) -> bool:
+    """A credit note: its title says so (near the top of the first page)."""
+    for ln in ctx.lines:
+        if ln.pno == min(ctx.by_page) and ctx.rel_y[ln.idx] < 0.4 and _CREDIT.search(ln.text) \
+                and len(ln.text) < 60:
+            return True
+    return False
+
+
+_TOL = Decimal("0.011")
+
+
+def _arithmetic(cands: dict[str, list[_Cand]], totals: list[_Cand], item_sum: Decimal | None) -> None:
+    """Raise the candidates that make ``subtotal − discount + tax = total`` hold (and the
+    subtotal that equals the sum of the line items)."""
+    def top(cs: list[_Cand], n: int = 4) -> list[_Cand]:
+        return sorted((c for c in cs if c.amount is not None), key=lambda c: -c.score)[:n]
+
+    subs, taxes, discs, tots = (top(cands.get("subtotal", [])), top(cands.get("tax_total", [])),
+                                top(cands.get("discount", [])), top(totals, 6))
+    if item_sum is not None:
+        for c in subs:
+            if c.amount is not None and abs(c.amount - item_sum) < _TOL:
+                c.score += 0.4
+    best: tuple[float, tuple[_Cand | None, ...]] | None = None
+    for s_ in subs:
+        for t in [None, *taxes]:
+            for d in [None, *discs]:
+                if t is None and d is None:
+                    continue
+                exp = s_.amount + (t.amount if t else 0) - abs(d.amount if d else 0)  # type: ignore[operator]
+                for tot in tots:
+                    if tot.amount is not None and abs(exp - tot.amount) <= 3 * _TOL:
+                        sc = sum(c.score for c in (s_, t, d, tot) if c is not None)
+                        if best is None or sc > best[0]:
+                            best = (sc, (s_, t, d, tot))
+    if best is not None:
+        for c in best[1]:
+            if c is not None:
+                c.score += 1.0
 
 
 def _best(cands: Iterable[_Cand]) -> _Cand | None:
@@ -1064,6 +1168,79 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
     return out
 
 
+_COUNTRY = re.compile(r"^(?:deutschland|germany|france|österreich|austria|schweiz|suisse|switzerland|"
+                      r"belgique|belgium|luxembourg|nederland|netherlands|united kingdom|uk|usa|"
+                      r"united states|ireland|italia|italy|españa|spain)\.?$", re.IGNORECASE)
+
+
+def _block_after(start: _L, page_lines: list[_L], max_lines: int = 5) -> list[_L]:
+    """Invoice address lines: the lines right under ``start`` in its block (close below, aligned
+    with it on the left or the right), up to a contact / tax-id line, ending after the postcode
+    line (a country may follow)."""
+    out: list[_L] = []
+    prev = start
+    seen_postcode = False
+    cands = sorted((o for o in page_lines if o.pbox[1] >= start.pbox[3] - 0.3 * start.h),
+                   key=lambda o: o.pbox[1])
+    for ln in cands:
+        if len(out) >= max_lines:
+            break
+        gap = ln.pbox[1] - prev.pbox[3]
+        if gap > 1.2 * max(ln.h, prev.h):
+            if ln.pbox[1] - prev.pbox[3] > 0 and not any(_overlap(ln.pbox[0], ln.pbox[2], o.pbox[0], o.pbox[2]) > 0
+                                                       for o in [prev]):
+                continue
+            break
+        tol = 1.5 * start.h
+        if not (abs(ln.pbox[0] - start.pbox[0]) < tol or abs(ln.pbox[2] - start.pbox[2]) < tol
+                or abs(ln.pbox[0] + ln.pbox[2] - start.pbox[0] - start.pbox[2]) < 2 * tol):
+            continue  # another column on the same rows
+        t = ln.text.strip()
+        if sum(w.confidence for w in ln.words) / len(ln.words) < 0.45:
+            break  # unreadable (light text on a dark band)
+        if _STOP_ADDR.search(t) or _PHONE_LINE.match(t) or "@" in t or re.search(r"(?i)\bwww\.", t) \
+                or _alpha(t) < 2 or any(h.weight >= 0.8 and h.field not in ("_ship",) for h in ln.hits):
+            break
+        final = bool(_END_POSTCODE.search(t))
+        if seen_postcode and not _COUNTRY.match(t) and not final:
+            break
+        out.append(ln)
+        prev = ln
+        if final or _CITY_LINE.match(t):
+            seen_postcode = True
+    return out
+
+
+_END_POSTCODE = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?$|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$")
+"""A line ending in a US state and ZIP code or a UK postcode: the last line of an address."""
+_CITY_LINE = re.compile(r"^\d{4,5} [^\d]+$")
+"""A continental postcode and city line ("10115 Berlin"); a US house number looks alike, so a
+following line that ends in a ZIP code is still taken."""
+
+
+_TITLE = re.compile(r"^(?:tax\s+|sales\s+)?(?:invoice|rechnung|facture|credit\s+note|credit\s+memo|gutschrift|"
+                    r"avoir|rechnungskorrektur|facture\s+d'avoir|quittung|receipt)\s*:?$", re.IGNORECASE)
+
+
+def _name_segments(ctx: _Ctx, lines: list[_L]) -> list[_L]:
+    """Lines cut at wide gaps into runs of words, without document titles ("INVOICE",
+    letter-spaced "R E C H N U N G") and runs that are only labels ("Bill To:")."""
+    out: list[_L] = []
+    for ln in lines:
+        for seg in _segments(ln.words, 1.5):
+            sub = _make_line(ln.page, ln.pno, ln.idx, [ln.words[k] for k in seg])
+            t = sub.text.strip()
+            toks = t.split()
+            if _TITLE.match(t) or (len(toks) >= 3 and sum(len(x) <= 2 for x in toks) >= 0.6 * len(toks)):
+                continue
+            sub.hits = _drop_modifiers(t, find_labels(t, ln.idx))
+            covered = sum(h.end - h.start for h in sub.hits if h.weight >= 0.7)
+            if covered >= 0.6 * len(t.rstrip(" :")):
+                continue
+            out.append(sub)
+    return out
+
+
 def _sub_line(ln: _L, skip_chars: int) -> _L:
     """``ln`` without its words that start before character ``skip_chars``."""
     keep = [w for w, s in zip(ln.words, ln.starts, strict=True) if s >= skip_chars]
@@ -1077,7 +1254,10 @@ def _clean_address(text: str) -> str:
 
 def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
     out: dict[str, Field] = {}
+    used: set[int] = set()
     page1 = ctx.by_page[min(ctx.by_page)]
+    if doc_type == "invoice":
+        page1 = _name_segments(ctx, page1)
     name_ln, score = _top_name(ctx, page1)
     if name_ln is not None:
         name_lines = [name_ln]
@@ -1104,7 +1284,9 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
         text = _strip_regno(_fix_legal(text))
         key = "merchant_name" if doc_type == "receipt" else "vendor_name"
         out[key] = _merge_fields(name_lines, text, score)
-        addr = _address_after(ctx, name_lines[-1])
+        addr = (_block_after(name_lines[-1], page1) if doc_type == "invoice"
+                else _address_after(ctx, name_lines[-1]))
+        used = {id(x) for x in name_lines + addr}
         if addr:
             akey = "merchant_address" if doc_type == "receipt" else "vendor_address"
             sep = " " if doc_type == "receipt" else ", "
@@ -1131,27 +1313,64 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                             c = _Cand("customer_name", txt, txt, hit.weight * hit.score, o,
                                       o.span_words(a, b), hit)
                             cands.append((c, ln, hit))
+        cands = [t for t in cands if _plausible_name(t[0].value)]
+        name_seg: _L | None = None
         if cands:
             c, ln, hit = max(cands, key=lambda t: t[0].score)
             out["customer_name"] = c.to_field()
-            x0 = min(c.line.words[k].bbox[0] for k in c.wpos)
-            x1 = max(c.line.words[k].bbox[2] for k in c.wpos)
-            addr_lines = []
-            cur = c.line
-            for o, pos in ctx.below(cur, x0 - 5, x1 + 0.5 * (x1 - x0), max_lines=4):
-                t = " ".join(o.words[k].text for k in pos)
-                if any(h.weight >= 0.8 for h in o.hits) or _STOP_ADDR.search(t):
-                    break
-                addr_lines.append((o, pos, t))
+            name_seg = _make_line(c.line.page, c.line.pno, c.line.idx, [c.line.words[k] for k in c.wpos])
+        else:
+            blk = _customer_block(ctx, page1, used, out.get("vendor_name"))
+            if blk is not None:
+                name_seg = blk
+                out["customer_name"] = _merge_fields([blk], blk.text.strip(), 1.0)
+        if name_seg is not None:
+            addr_lines = _block_after(name_seg, page1)
             if addr_lines:
-                text = ", ".join(t for _, _, t in addr_lines)
-                ws = [o.words[k] for o, pos, _ in addr_lines for k in pos]
-                b = union_box([w.box for w in ws])
-                ocr = sum(w.confidence for w in ws) / len(ws)
-                out["customer_address"] = Field(value=text, text=text, confidence=round(ocr * 0.6, 4),
-                                                page=addr_lines[0][0].pno, bbox=[int(v) for v in b],
-                                                engine=ENGINE)
+                text = _clean_address(", ".join(o.text.strip() for o in addr_lines))
+                out["customer_address"] = _merge_fields(addr_lines, text, 1.0)
     return out
+
+
+def _plausible_name(text: str | None) -> bool:
+    """A party name, not a label, a title, a sentence or an address line."""
+    if not text:
+        return False
+    t = text.strip(" :'\"‘’")
+    if _alpha(t) < 3 or _TITLE.match(t) or len(t.split()) > 7 or t.endswith((":", ".")) and len(t.split()) > 4:
+        return False
+    hits = find_labels(t)
+    if sum(h.end - h.start for h in hits if h.weight >= 0.7) >= 0.6 * len(t):
+        return False
+    if re.match(r"^\d+[a-zA-Z]?\b,?\s", t) or re.search(r"(?i)(?:stra(?:ss|ß)e|str\.|weg|gasse|allee|ring|"
+                                                       r"platz|damm)\s*\d", t):
+        return False  # a street line: house number first, or a street name and number
+    return not (sum(ch.isdigit() for ch in t) >= 3 and _ADDRESS.search(t))
+
+
+def _customer_block(ctx: _Ctx, segs: list[_L], used: set[int], vendor: Field | None) -> _L | None:
+    """Without a customer label: the first address block in the upper half of page one that is
+    not the vendor's (a name line, then lines ending with a postcode line), e.g. the address
+    window of a DIN 5008 letter."""
+    vname = _fold(vendor.value or "") if vendor is not None else ""
+    for ln in segs:
+        if id(ln) in used or ctx.rel_y.get(ln.idx, 1.0) > 0.5:
+            continue
+        t = ln.text.strip()
+        if not _plausible_name(t) or _STOP_ADDR.search(t) or _POSTCODE.search(t) or _DATE.search(t):
+            continue
+        if vname and (_fold(t).startswith(vname) or vname.startswith(_fold(t))):
+            continue
+        if any(h.weight >= 0.5 for h in ln.hits):
+            continue
+        addr = _block_after(ln, segs)
+        if len(addr) >= 1 and (_END_POSTCODE.search(addr[-1].text.strip()) or _CITY_LINE.match(addr[-1].text.strip())
+                               or (_COUNTRY.match(addr[-1].text.strip()) and len(addr) >= 2)):
+            if vendor is not None and vendor.bbox is not None and ln.pno == vendor.page and \
+                    abs(ln.box[1] - vendor.bbox[1]) < 5:
+                continue
+            return ln
+    return None
 
 
 _SDN = {"sdn", "son", "sin", "sdm", "5dn", "s0n", "sbn", "spn"}
