@@ -30,7 +30,8 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from extractors.fields.kv import extract_key_values
-from extractors.fields.tables import table_items
+from extractors.fields.tables import header_columns, table_items
+from extractors.layout import estimate_skew
 from extractors.registry import Extraction
 from schemas.document import Document, Page, Word, union_box
 from schemas.fields import Field, LineItem
@@ -496,14 +497,31 @@ class _Ctx:
         self.by_page: dict[int, list[_L]] = {}
         for ln in lines:
             self.by_page.setdefault(ln.pno, []).append(ln)
+        self.skew: dict[int, float] = {}
+        self._header: dict[int, bool] = {}
         # page-relative vertical position 0 (top) .. 1 (bottom)
         self.rel_y = {ln.idx: ln.pbox[1] / max(1.0, ln.page.height) for ln in lines}
 
     def row(self, ln: _L) -> list[_L]:
-        """Lines of the same page sharing ``ln``'s visual row (itself included), left to right."""
-        out = [o for o in self.by_page[ln.pno]
-               if _overlap(ln.pbox[1], ln.pbox[3], o.pbox[1], o.pbox[3]) >= 0.5]
+        """Lines of the same page sharing ``ln``'s visual row (itself included), left to right;
+        the page's skew is taken out (a scan tilted by 1° moves a far-right value by a line)."""
+        skew = self.skew.get(ln.pno)
+        if skew is None:
+            skew = self.skew[ln.pno] = estimate_skew(ln.page.words)
+        cx = (ln.pbox[0] + ln.pbox[2]) / 2
+        out = []
+        for o in self.by_page[ln.pno]:
+            dy = skew * ((o.pbox[0] + o.pbox[2]) / 2 - cx)
+            if _overlap(ln.pbox[1], ln.pbox[3], o.pbox[1] - dy, o.pbox[3] - dy) >= 0.5:
+                out.append(o)
         return sorted(out, key=lambda o: o.pbox[0])
+
+    def is_table_header(self, ln: _L) -> bool:
+        """Whether ``ln`` is (part of) a line-item table's header row ("Qty  Unit Price  Total")."""
+        if ln.idx not in self._header:
+            words = sorted((w for o in self.row(ln) for w in o.words), key=lambda w: w.bbox[0])
+            self._header[ln.idx] = header_columns(words) is not None
+        return self._header[ln.idx]
 
     def below(self, ln: _L, x0: float, x1: float, max_lines: int = 1) -> list[tuple[_L, list[int]]]:
         """Words of the next lines below ``ln`` that lie under the x-range ``[x0, x1]``."""
@@ -612,6 +630,8 @@ def _money_candidates(ctx: _Ctx, fieldname: str) -> list[_Cand]:
         for hit in ln.hits:
             if hit.field != fieldname:
                 continue
+            if ln.hits and ctx.is_table_header(ln):
+                continue  # a column title ("Total", "Betrag"), not a totals label
             found = False
             below = _below_regions(ctx, ln, hit) if hit.weight >= 0.8 else []
             for regions, dist_pen in ((_right_region(ctx, ln, hit), 0.0), (below, 0.4)):
@@ -686,7 +706,9 @@ def _money_fields(ctx: _Ctx, doc_type: str, item_sum: Decimal | None = None) -> 
     elif not totals:
         totals = list(dues)  # the total is printed only as what is due
     if doc_type == "invoice":
-        _arithmetic(cands, totals, item_sum)
+        got = _arithmetic(cands, totals + [c for c in dues if c not in totals], item_sum)
+        if got is not None and got not in totals:
+            totals.append(got)  # "Amount Due" is the only line that adds up
     sub = _best(cands.get("subtotal", []))
     tax = _best(cands.get("tax_total", []))
     disc = _best(cands.get("discount", []))
@@ -769,7 +791,8 @@ def _is_credit_note(ctx: _Ctx) -> bool:
 _TOL = Decimal("0.011")
 
 
-def _arithmetic(cands: dict[str, list[_Cand]], totals: list[_Cand], item_sum: Decimal | None) -> None:
+def _arithmetic(cands: dict[str, list[_Cand]], totals: list[_Cand], item_sum: Decimal | None
+                ) -> _Cand | None:
     """Raise the candidates that make ``subtotal − discount + tax = total`` hold (and the
     subtotal that equals the sum of the line items)."""
     def top(cs: list[_Cand], n: int = 4) -> list[_Cand]:
@@ -793,10 +816,12 @@ def _arithmetic(cands: dict[str, list[_Cand]], totals: list[_Cand], item_sum: De
                         sc = sum(c.score for c in (s_, t, d, tot) if c is not None)
                         if best is None or sc > best[0]:
                             best = (sc, (s_, t, d, tot))
-    if best is not None:
-        for c in best[1]:
-            if c is not None:
-                c.score += 1.0
+    if best is None:
+        return None
+    for c in best[1]:
+        if c is not None:
+            c.score += 1.0
+    return best[1][3]
 
 
 def _best(cands: Iterable[_Cand]) -> _Cand | None:
@@ -946,6 +971,8 @@ def _time_field(ctx: _Ctx, date: _Cand | None) -> Field | None:
 def _token_after(ctx: _Ctx, ln: _L, hit: LabelHit, kind: str) -> _Cand | None:
     for regions, pen in ((_right_region(ctx, ln, hit), 0.0), (_below_regions(ctx, ln, hit), 0.2)):
         for o, a, b in regions:
+            if kind == "text":
+                b = len(o.text)  # a value may hold words that are labels too ("Payment due within …")
             pos = o.span_words(a, b)
             if not pos:
                 continue
@@ -970,11 +997,12 @@ def _token_after(ctx: _Ctx, ln: _L, hit: LabelHit, kind: str) -> _Cand | None:
                 for t, k in toks:
                     if re.fullmatch(r"[(\[]?[A-Za-z]{0,3}[\d][\d\s\-./A-Za-z]*[)\]]?", t) and sum(ch.isdigit() for ch in t) >= 1:
                         got.append((t.strip("()[]"), k))
-                    elif got:
-                        break
+                    elif not got and re.fullmatch(r"[A-Z]{2}", t):
+                        got.append((t, k))  # a country prefix printed apart: "FR 87 662174964"
                     else:
                         break
-                val = " ".join(t for t, _ in got)
+                val = _vat_value([t for t, _ in got])
+                got = got[: len(val.split())] if val else got
                 if sum(ch.isdigit() for ch in val) >= 5:
                     return _Cand("", val, val, hit.weight * hit.score - pen, o, [k for _, k in got], hit)
             elif kind == "phone":
@@ -983,6 +1011,9 @@ def _token_after(ctx: _Ctx, ln: _L, hit: LabelHit, kind: str) -> _Cand | None:
                     return _Cand("", m.group(0).strip(), m.group(0), hit.weight * hit.score - pen, o,
                                  o.span_words(*m.span()), hit)
             elif kind == "text":
+                pos = [k for k in pos if o.text[max(o.starts[k], a): o.starts[k] + len(o.words[k].text)].strip(" :|")]
+                if not pos:
+                    continue
                 segs = _segments([o.words[k] for k in pos])
                 if not segs:
                     continue
@@ -990,9 +1021,35 @@ def _token_after(ctx: _Ctx, ln: _L, hit: LabelHit, kind: str) -> _Cand | None:
                 txt = " ".join(o.words[k].text for k in seg).strip(" :")
                 if a > o.starts[seg[0]]:
                     txt = o.text[a: o.starts[seg[-1]] + len(o.words[seg[-1]].text)].strip(" :")
+                txt = txt.strip(" |:;")
                 if txt and re.search(r"[A-Za-z0-9]", txt):
                     return _Cand("", txt, txt, hit.weight * hit.score - pen, o, seg, hit)
     return None
+
+
+_VAT = re.compile(r"^(?:DE\d{9}|FR[0-9A-Z]{2}\d{9}|GB(?:\d{9}|\d{12})|ATU\d{8}|NL\d{9}B\d{2}|BE[01]\d{9}|"
+                  r"IT\d{11}|ES[0-9A-Z]\d{7}[0-9A-Z]|CHE\d{9}|LU\d{8}|\d{2}-\d{7})$")
+"""VAT / tax numbers whose shape is known (EU VAT ids, US EIN)."""
+
+
+def _vat_value(tokens: list[str]) -> str:
+    """The tax number among the tokens after its label: the shortest run that forms a known
+    VAT/EIN shape (printed grouping kept when it starts with the country code alone, OCR splits
+    inside the number joined), else the run as printed."""
+    for n in range(1, len(tokens) + 1):
+        joined = "".join(tokens[:n]).replace(".", "").upper()
+        if _VAT.match(joined):
+            return " ".join(tokens[:n]) if re.fullmatch(r"[A-Z]{2}", tokens[0]) else "".join(tokens[:n])
+    return " ".join(tokens)
+
+
+_TERMS_WORDS = re.compile(
+    r"(?i)\d|\b(?:net|days?|due|receipt|immediate(?:ly)?|upon|advance|cod|eom|zahlbar|sofort|tage[n]?|"
+    r"netto|ohne abzug|skonto|vorkasse|jours?|réception|reception|paiement|règlement|comptant|"
+    r"payable|fin de mois)\b")
+_TERMS_LINE = re.compile(
+    r"(?i)^(?:zahlbar\b|sofort zahlbar|payable\b|paiement\b|règlement\b|net \d+\b|due on receipt|"
+    r"due upon receipt|payment due (?:within|on|upon)\b|\d+ (?:tage|days|jours) (?:netto|net)\b)")
 
 
 def _id_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
@@ -1013,7 +1070,16 @@ def _id_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                         c.field = name
                         c.score -= 0.02 * ctx.rel_y[ln.idx]
                         cands.append(c)
+        if name == "payment_terms":
+            cands = [c for c in cands if _TERMS_WORDS.search(c.value) and len(c.value.split()) <= 10]
         best = _best(cands)
+        if best is None and name == "payment_terms":
+            # unlabelled terms: a sentence that is one ("Zahlbar innerhalb 14 Tagen ohne Abzug.")
+            for ln in ctx.lines:
+                t = ln.text.strip()
+                if _TERMS_LINE.match(t) and len(t.split()) <= 10 and not _DATE.search(t):
+                    best = _Cand(name, t.rstrip("."), t, 0.3, ln, list(range(len(ln.words))))
+                    break
         if best is not None and name != "vendor_tax_id" or (best is not None and doc_type == "invoice"):
             out[name] = best.to_field()  # type: ignore[union-attr]
     return out
@@ -1241,6 +1307,26 @@ def _name_segments(ctx: _Ctx, lines: list[_L]) -> list[_L]:
     return out
 
 
+def _not_customer(segs: list[_L], lines: list[_L]) -> list[_L]:
+    """Runs that are not the customer's name: nothing right under or right of a customer label
+    ("Bill To", "Rechnung an", "Destinataire") or a ship-to label."""
+    labels = []
+    for o in lines:
+        for h in o.hits:
+            if h.field in ("customer_name", "_ship"):
+                pos = o.span_words(h.start, h.end)
+                labels.append(_make_line(o.page, o.pno, o.idx, [o.words[k] for k in pos]) if pos else o)
+    out = []
+    for ln in segs:
+        below = any(0 <= ln.pbox[1] - o.pbox[3] < 1.5 * max(ln.h, o.h)
+                    and _overlap(ln.pbox[0], ln.pbox[2], o.pbox[0], o.pbox[2]) > 0 for o in labels)
+        right = any(_overlap(ln.pbox[1], ln.pbox[3], o.pbox[1], o.pbox[3]) > 0.5 and 0 <= ln.pbox[0] - o.pbox[2]
+                    < 4 * o.h for o in labels)
+        if not (below or right):
+            out.append(ln)
+    return out
+
+
 def _sub_line(ln: _L, skip_chars: int) -> _L:
     """``ln`` without its words that start before character ``skip_chars``."""
     keep = [w for w, s in zip(ln.words, ln.starts, strict=True) if s >= skip_chars]
@@ -1258,7 +1344,8 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
     page1 = ctx.by_page[min(ctx.by_page)]
     if doc_type == "invoice":
         page1 = _name_segments(ctx, page1)
-    name_ln, score = _top_name(ctx, page1)
+    name_ln, score = _top_name(ctx, _not_customer(page1, ctx.by_page[min(ctx.by_page)])
+                               if doc_type == "invoice" else page1)
     if name_ln is not None:
         name_lines = [name_ln]
         k = page1.index(name_ln)
