@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -36,11 +37,16 @@ from schemas.document import Word
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["MAX_SIDE_LEN", "RapidOcrEngine", "line_words"]
+__all__ = ["GAP_FACTOR", "MAX_SIDE_LEN", "RapidOcrEngine", "line_words", "result_words"]
 
 PACKAGE = "rapidocr_onnxruntime"
 INSTALL_HINT = ('RapidOCR is not installed; install it with `pip install -e ".[ocr-rapid]"` '
                 '(or `pip install "rapidocr_onnxruntime==1.4.4"`; Python < 3.13)')
+
+GAP_FACTOR = 1.5
+"""A missing space is assumed where two adjacent characters are this many times further apart than
+the line's median step. Chosen on sroie_train (first 100 receipts, rules extractor, all four fields
+exact): 54.5 % without splitting; 60.8 % at 1.4, 63.3 % at 1.5, 62.8 % at 1.6."""
 
 MAX_SIDE_LEN = 2000
 """Pages whose longer side exceeds this many pixels are shrunk before detection (the library's
@@ -96,24 +102,47 @@ def _bounds(points: Any) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _spans(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` character offsets of the whitespace-separated words of ``text``."""
+def _spans(text: str, breaks: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, int]]:
+    """``(start, end)`` character offsets of the words of ``text``: split at whitespace and
+    before each index in ``breaks``."""
     spans: list[tuple[int, int]] = []
     start = None
     for i, ch in enumerate(text):
-        if ch.isspace():
-            if start is not None:
-                spans.append((start, i))
-                start = None
-        elif start is None:
+        if start is not None and (ch.isspace() or i in breaks):
+            spans.append((start, i))
+            start = None
+        if start is None and not ch.isspace():
             start = i
     if start is not None:
         spans.append((start, len(text)))
     return spans
 
 
+_DECIMALS = re.compile(r"\d[.,]\d\d(?!\d)")
+
+
+def _gap_breaks(text: str, centers: list[float], factor: float) -> set[int]:
+    """Indices where a word boundary is missing from the text: the recogniser often drops the
+    space between words ("InvoiceNumber", "02/02/20177:31PM"), but its character positions keep
+    the gap. A step between two adjacent characters longer than ``factor`` times the line's median
+    step is a break, except inside the decimals of an amount ("29.30": a narrow point makes
+    uneven steps there)."""
+    if factor <= 0:
+        return set()
+    steps = [(i + 1, centers[i + 1] - centers[i]) for i in range(len(text) - 1)
+             if not text[i].isspace() and not text[i + 1].isspace()]
+    if len(steps) < 3:
+        return set()
+    median = sorted(d for _, d in steps)[len(steps) // 2]
+    if median <= 0:
+        return set()
+    keep = {i for m in _DECIMALS.finditer(text) for i in range(m.start() + 1, m.end())}
+    return {i for i, d in steps if d > factor * median and i not in keep}
+
+
 def line_words(box: Any, text: str, score: float, char_boxes: Any = None,
-               char_confs: Any = None) -> list[tuple[str, tuple[float, float, float, float], float]]:
+               char_confs: Any = None, *, gap_factor: float = 0.0,
+               ) -> list[tuple[str, tuple[float, float, float, float], float]]:
     """Split one recognised line into ``(word, pixel box, confidence)``.
 
     Args:
@@ -123,6 +152,8 @@ def line_words(box: Any, text: str, score: float, char_boxes: Any = None,
         char_boxes: one quadrilateral per character of ``text`` (the library's
             ``return_word_box`` output), or ``None``.
         char_confs: one probability per character of ``text``, or ``None``.
+        gap_factor: with character boxes, also split where two adjacent characters are
+            further apart than this many times the line's median character step (0: off).
 
     Returns:
         Words left to right. With usable character boxes a word's box is the union of its
@@ -139,7 +170,13 @@ def line_words(box: Any, text: str, score: float, char_boxes: Any = None,
               and all(len(b) == 4 for b in char_boxes))
     confs_ok = char_confs is not None and len(char_confs) == n
     words: list[tuple[str, tuple[float, float, float, float], float]] = []
-    for start, end in _spans(text):
+    breaks: set[int] = set()
+    if usable and gap_factor > 0:
+        centers = [(min(float(p[0]) for p in b) + max(float(p[0]) for p in b)) / 2
+                   for b in char_boxes]
+        if all(b >= a for a, b in zip(centers, centers[1:], strict=False)):  # a horizontal line
+            breaks = _gap_breaks(text, centers, gap_factor)
+    for start, end in _spans(text, breaks):
         if usable:
             parts = [_bounds(char_boxes[i]) for i in range(start, end)]
             bx0 = max(x0, min(p[0] for p in parts))
@@ -233,13 +270,25 @@ class RapidOcrEngine:
         if time.monotonic() - t0 > self.settings.ocr_timeout_s:
             raise PageError(f"OCR took longer than {self.settings.ocr_timeout_s:g}s on page "
                             f"{page_number}", reason="ocr_timeout", stage="ocr")
-        width, height = img.size
-        words: list[Word] = []
-        for item in result or []:
-            box, text, score = item[0], str(item[1]), float(item[2])
-            char_boxes = item[3] if len(item) > 3 else None
-            char_confs = item[5] if len(item) > 5 else None
-            for word, bbox, conf in line_words(box, text, score, char_boxes, char_confs):
+        return result_words(result, img.size)
+
+
+def result_words(result: Any, size: tuple[int, int], *, gap_factor: float = GAP_FACTOR) -> list[Word]:
+    """Words of a ``RapidOCR`` result (lines with ``return_word_box`` details) on a page of
+    ``size`` pixels; each word's text NFKC-normalised (the recogniser's dictionary is Chinese
+    and English: it writes fullwidth brackets and colons, ``（`` for ``(``)."""
+    import unicodedata
+
+    width, height = size
+    words: list[Word] = []
+    for item in result or []:
+        box, text, score = item[0], str(item[1]), float(item[2])
+        char_boxes = item[3] if len(item) > 3 else None
+        char_confs = item[5] if len(item) > 5 else None
+        for word, bbox, conf in line_words(box, text, score, char_boxes, char_confs,
+                                           gap_factor=gap_factor):
+            word = unicodedata.normalize("NFKC", word).strip()
+            if word:
                 words.append(Word.from_pixels(word, bbox, page_width=width, page_height=height,
                                               confidence=conf))
-        return words
+    return words

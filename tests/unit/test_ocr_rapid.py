@@ -143,3 +143,34 @@ def test_process_cli_with_rapidocr_writes_a_record(tmp_path: Path) -> None:
     assert rec["pages"] == 1
     # the words reached extraction (the total is found as a field or a key-value)
     assert "12.50" in json.dumps([rec["fields"], rec["key_values"]])
+
+
+def _cells(text: str, steps: dict[int, float]) -> list[list[tuple[float, float]]]:
+    """Character boxes 10 px apart, plus extra space before the given indices."""
+    boxes, x = [], 100.0
+    for i in range(len(text)):
+        x += steps.get(i, 0.0)
+        boxes.append([(x, 52), (x + 8, 52), (x + 8, 68), (x, 68)])
+        x += 10
+    return boxes
+
+
+def test_a_dropped_space_is_restored_from_the_character_gap() -> None:
+    text = "InvoiceNumber 42"
+    words = line_words([(90, 50), (400, 50), (400, 70), (90, 70)], text, 0.9,
+                       _cells(text, {7: 9.0}), [0.9] * len(text), gap_factor=1.5)
+    assert [w for w, _, _ in words] == ["Invoice", "Number", "42"]
+    assert words[0][1][2] < words[1][1][0]
+    # off, or a gap below the factor: one word
+    assert [w for w, _, _ in line_words(LINE, text, 0.9, _cells(text, {7: 9.0}))][0] == \
+        "InvoiceNumber"
+    assert [w for w, _, _ in line_words(LINE, text, 0.9, _cells(text, {7: 4.0}),
+                                        gap_factor=1.5)][0] == "InvoiceNumber"
+
+
+def test_gaps_split_a_date_from_its_time_but_not_an_amounts_decimals() -> None:
+    text = "02/02/20177:31PM RM29.30"
+    # a wide gap before the time; uneven steps around the decimal point of the amount
+    words = line_words([(90, 50), (500, 50), (500, 70), (90, 70)], text, 0.9,
+                       _cells(text, {10: 8.0, 22: 7.0, 23: 7.0}), gap_factor=1.5)
+    assert [w for w, _, _ in words] == ["02/02/2017", "7:31PM", "RM29.30"]
