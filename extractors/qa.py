@@ -59,7 +59,9 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "invoice_date": ("invoice date", "date of invoice", "billing date", "issue date", "date issued",
                      "rechnungsdatum", "date de facture", "date de la facture"),
     "due_date": ("due date", "payment due", "due by", "due", "invoice due", "payment due by", "pay by", "payment due date",
-                 "faelligkeitsdatum", "faellig am", "zahlbar bis", "date d echeance", "echeance"),
+                 "faelligkeitsdatum", "faellig am", "faellig bis", "zahlbar bis", "date d echeance",
+                 "echeance",
+                 "date limite de paiement", "date limite", "a payer avant le", "payable le"),
     "transaction_date": ("date", "transaction date", "purchase date", "receipt date", "datum",
                          "date of purchase"),
     "transaction_time": ("time", "transaction time", "uhrzeit", "heure"),
@@ -67,7 +69,8 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
               "total paid", "gesamtbetrag", "gesamt", "summe", "endbetrag", "rechnungsbetrag",
               "bruttobetrag", "montant total", "total ttc", "montant ttc", "net total"),
     "amount_due": ("amount due", "balance due", "amount payable", "balance", "total due",
-                   "zu zahlen", "zahlbetrag", "montant du", "net a payer", "reste a payer"),
+                   "zu zahlen", "zahlbetrag", "montant du", "net a payer", "reste a payer",
+                   "montant a payer", "a payer"),
     "subtotal": ("subtotal", "sub total", "net amount", "total before tax", "amount before tax",
                  "zwischensumme", "nettobetrag", "netto", "sous total", "total ht", "montant ht"),
     "tax_total": ("tax", "tax amount", "total tax", "vat", "vat amount", "gst", "sales tax",
@@ -468,7 +471,7 @@ def _trim_to_kind(words: list[Word], kind: str | None) -> list[Word]:
             start = hits[0]
             h = _height(words)
             # "31 124,70" / "- 8 844,55": thousands groups and a sign printed as separate words
-            while start > 0 and words[start].bbox[0] - words[start - 1].bbox[2] < 0.8 * h and (
+            while start > 0 and words[start].bbox[0] - words[start - 1].bbox[2] < 1.2 * h and (
                     re.fullmatch(r"[-−–(]?(?:[$€£]|RM)?\d{1,3}", words[start - 1].text)
                     or re.fullmatch(r"[-−–(]|[$€£]|RM", words[start - 1].text)):
                 start -= 1
@@ -1057,6 +1060,9 @@ class RulesQA:
                 cands += self._from_form_reader(doc, query)
             if not any(c.score >= 0.6 for c in cands):  # nothing convincing next to a label
                 cands += self._unlabelled(doc, query)
+            _check_arithmetic(doc, query, analysis, cands)
+            if query.field in ("vendor_name", "merchant_name"):
+                _check_sender_domain(doc, cands)
         ranked = _merge(cands)
         good = [c for c in ranked if c.score >= self.min_confidence][:max(1, top_k)]
         if not good:
@@ -1277,11 +1283,29 @@ class RulesQA:
         # MiniLM only when the words of the question are not printed (a synonym may be)
         if (not hits or hits[0].score < 0.7) and self.use_semantic is not False and query.label:
             hits = find_labels(doc, phrases, use_semantic=True, limit=6)
+        # fields that answer for the asked one (the amount due for the total: "Montant à payer"
+        # under "Total HT" and "TVA"), trusted by their alias weight
+        asked = {name for name, _ in query.fields}
+        alias_phrases: dict[str, float] = {}
+        for name, match in query.fields[:1]:
+            for alias, weight in ALIASES.get(name, ()):
+                if alias not in asked:
+                    for syn in FIELD_LABELS.get(alias, ()):
+                        alias_phrases.setdefault(syn, match * weight)
+        if alias_phrases:
+            weight = max(alias_phrases.values())
+            known = {(h.page, tuple(h.word_ids)) for h in hits}
+            for h in find_labels(doc, list(alias_phrases), use_semantic=False, limit=3):
+                if (h.page, tuple(h.word_ids)) not in known:
+                    hits.append(LabelHit(h.page, h.word_ids, h.text, h.score * weight))
+        related = asked | {a for n in asked for a, _ in ALIASES.get(n, ())}
         kind = query.kind
         out: list[_Candidate] = []
         for hit in hits:
             page = doc.pages[hit.page]
             iso = _isolation(page, hit.word_ids)
+            if query.fields and _longer_label_of_other_field(page, hit.word_ids, related):
+                iso *= 0.5  # "Total" of "Total HT" / "Sub total": another field's label
             values = read_value(page, hit.word_ids, kind)
             if not values and kind not in (None, "text"):
                 # nothing of the expected kind next to the label: read it untyped, trusted less
@@ -1357,6 +1381,142 @@ def _noisy_dates(doc: Document, field_name: str | None) -> list[_Candidate]:
                 if len(out) >= 2:
                     return out
     return out
+
+
+_DOMAIN = re.compile(r"(?:[\w.+-]+\s?@\s?|www\.)(?:[\w-]+\.)*?([A-Za-z][\w-]{3,})\.[A-Za-z]{2,6}\b")
+_LEGAL = frozenset({"gmbh", "ag", "kg", "co", "ug", "ohg", "ev", "sarl", "sas", "sa", "eurl",
+                    "sasu", "snc", "ltd", "limited", "llc", "llp", "plc", "inc", "corp", "bv",
+                    "nv", "srl", "spa", "sdn", "bhd", "pty", "the", "and", "et", "und"})
+
+
+def _letters(text: str) -> str:
+    words = re.findall(r"[a-z0-9]+", _strip_accents(text.lower()))
+    return "".join(w for w in words if w not in _LEGAL)
+
+
+def _sender_name(doc: Document) -> tuple[str, Page, list[Word], str] | None:
+    """The party name that the document's own e-mail or web domain spells (``Plomberie Foucher
+    SARL`` for ``accounts@plomberiefoucher.fr``): a short line in the top 40 % of the first page
+    whose letters, without legal forms, start the domain or that the domain starts. Returns the
+    name (without trailing registration numbers), its page and words, and the domain."""
+    if not doc.pages:
+        return None
+    page = doc.pages[0]
+    text = " ".join(ln.text for p in doc.pages for ln in p.lines)
+    domains = {_letters(m.group(1)) for m in _DOMAIN.finditer(text)}
+    domains = {d for d in domains if len(d) >= 4}
+    if not domains:
+        return None
+    for line in page.lines:
+        words = [page.words[i] for i in line.word_ids]
+        if not words or words[0].bbox[1] > 0.4 * page.height or len(words) > 8 \
+                or "@" in line.text or not _LETTERS.search(line.text):
+            continue
+        parts = clean_name(line.text).split()
+        while parts and re.search(r"\d|[(){}\[\]]", parts[-1]):
+            parts.pop()  # "ELKEN SERVICE SDN BHD (310184-X)": the registration number
+        name = " ".join(parts)
+        letters = _letters(name)
+        if len(letters) < 4:
+            continue
+        for d in domains:
+            if d.startswith(letters) or letters.startswith(d):
+                keep = set(parts)
+                run = [w for w in words if w.text in keep]
+                return name, page, run or words, d
+    return None
+
+
+def _check_sender_domain(doc: Document, cands: list[_Candidate]) -> None:
+    """Vendor questions: the name that the document's own e-mail/web domain spells is added (or
+    raised), and names that do not match the domain are trusted less (the customer's block is
+    often read as the vendor)."""
+    found = _sender_name(doc)
+    if found is None:
+        return
+    name, page, words, domain = found
+    target = _letters(name)
+    matched = False
+    for c in cands:
+        letters = _letters(c.text)
+        if letters == target:
+            c.score += 0.1
+            matched = True
+        elif not (len(letters) >= 4 and (letters.startswith(domain) or domain.startswith(letters))):
+            c.score *= 0.85
+    if not matched:
+        cands.append(_Candidate(text=name, score=0.85, page=page, words=words,
+                                field="vendor_name", source="domain"))
+
+
+def _printed_amounts(doc: Document) -> set[Decimal]:
+    """Every amount printed on the document (thousands groups joined: ``3 823,46``)."""
+    out: set[Decimal] = set()
+    for page in doc.pages:
+        for line in page.lines:
+            for m in _AMOUNT_RE.finditer(line.text):
+                v = money_value(m.group(0))
+                if v is not None:
+                    out.add(abs(Decimal(v)))
+    return out
+
+
+def _check_arithmetic(doc: Document, query: Query, analysis: _Analysis,
+                      cands: list[_Candidate]) -> None:
+    """Raise the total (subtotal) candidates that add up: a total equal to an amount printed on
+    the page plus the extracted tax, a subtotal that plus the tax is an amount printed on the
+    page. The extractor's own total may be a subtotal read under a "Total HT" label; the sum
+    tells them apart."""
+    if query.field not in ("total", "subtotal") or analysis.extraction is None:
+        return
+    tax_field = analysis.extraction.fields.get("tax_total")
+    if tax_field is None or (tax_field.confidence or 0.0) < 0.5:
+        return
+    try:
+        tax = abs(Decimal(str(tax_field.value)))
+    except (InvalidOperation, ValueError):
+        return
+    if tax == 0:
+        return
+    amounts = sorted(_printed_amounts(doc))
+    for c in cands:
+        v = money_value(c.text)
+        if v is None:
+            continue
+        value = abs(Decimal(v))
+        other = value - tax if query.field == "total" else value + tax
+        # up to 5 cents of cash rounding ("Rounding Adj"): 17.93 + 1.08 = 19.01 paid as 19.00
+        if other > 0 and any(abs(a - other) <= Decimal("0.05") and a != value for a in amounts):
+            c.score += 0.2
+
+
+def _longer_label_of_other_field(page: Page, ids: list[int], fields: set[str]) -> bool:
+    """Whether the matched label words, with up to two neighbouring words of their line, spell
+    the label of a field not in ``fields`` ("Total" inside "Total HT" → subtotal, inside
+    "Sub total" → subtotal, inside "Total tax" → tax_total)."""
+    if not _NORM_LABELS:
+        _lexical_field_scores("x")
+    line = next((ln for ln in page.lines if ids[0] in ln.word_ids), None)
+    if line is None:
+        return False
+    order = list(line.word_ids)
+    try:
+        a, b = order.index(ids[0]), order.index(ids[-1])
+    except ValueError:
+        return False
+    own = norm_label(" ".join(page.words[i].text for i in ids))
+    for before in (0, 1, 2):
+        for after in (0, 1, 2):
+            if before == after == 0 or a - before < 0 or b + after >= len(order):
+                continue
+            text = norm_label(" ".join(page.words[i].text
+                                       for i in order[a - before:b + after + 1]))
+            if text == own:
+                continue
+            for name, synonyms in _NORM_LABELS.items():
+                if name not in fields and text in synonyms:
+                    return True
+    return False
 
 
 def _isolation(page: Page, ids: list[int]) -> float:
@@ -1465,17 +1625,24 @@ def _trim_text(text: str, kind: str) -> str:
 
 def _merge(cands: list[_Candidate]) -> list[_Candidate]:
     """Best first; the same answer text from several sources is counted once (its best score,
-    plus a small bonus for agreement)."""
+    plus a small bonus for each other kind of source that agrees: the extractor, the layout
+    search, key-value pairs, …; several labels of one kind agreeing add nothing). Scores are
+    not capped here, so ties at 1.0 do not hide the order; answers cap them."""
     by_text: dict[str, _Candidate] = {}
+    families: dict[str, set[str]] = {}
     for c in sorted(cands, key=lambda c: -c.score):
         key = " ".join(c.text.lower().split())
+        family = c.source.split(":")[0]
         if key in by_text:
             kept = by_text[key]
-            kept.score = min(1.0, kept.score + 0.05 * c.score)
+            if family not in families[key]:
+                families[key].add(family)
+                kept.score += 0.05 * c.score
             if kept.bbox is None and not kept.words:
                 kept.words, kept.page, kept.bbox = c.words, c.page, c.bbox
             continue
         by_text[key] = c
+        families[key] = {family}
     return sorted(by_text.values(), key=lambda c: -c.score)
 
 

@@ -503,3 +503,74 @@ def test_field_date_glued_inside_a_code_loses_to_a_clean_date(form_doc):
                  extractor=FakeExtractor(Extraction(fields={"transaction_date": bad})))
     answers = qa.answer(doc_of(page), "What is the date?", top_k=2)
     assert [a.answer for a in answers] == ["12-01-19", "3-7 - 15"]
+
+
+# -- choosing between candidates ---------------------------------------------------------------
+def test_total_is_not_read_from_another_fields_longer_label(layout_qa):
+    """"Total" inside "Total HT" / "Sub total" is the subtotal's label; "Montant à payer" (an
+    amount-due label, which answers for the total) is where the total stands."""
+    doc = doc_of(page_of([("Total HT 3 186,22 EUR", 500, 600), ("TVA 637,24 EUR", 500, 640),
+                          ("Montant à payer 3 823,46 EUR", 500, 680)]))
+    a = layout_qa.answer(doc, "What is the total?", top_k=2)
+    assert a[0].answer == "3823.46" and a[0].words == ["3", "823,46"]
+    assert a[1].answer == "3186.22" and a[1].confidence < 0.5
+    doc = doc_of(page_of([("Sub total: 50.00", 500, 600), ("Total: 53.00", 500, 640)]))
+    assert layout_qa.answer(doc, "What is the total?")[0].answer == "53.00"
+
+
+def test_totals_that_add_up_win_over_an_unsure_extractor():
+    doc = doc_of(page_of([("Total HT 12 503,54 €", 500, 600), ("TVA 687,69 €", 500, 640),
+                          ("Net à payer 13 191,23 €", 500, 680)]))
+    fields = {"total": Field(value="12503.54", text="12 503,54 €", confidence=0.38, page=1,
+                             bbox=[500, 428, 700, 445]),
+              "tax_total": Field(value="687.69", text="687,69 €", confidence=0.77, page=1)}
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields=fields)))
+    assert qa.answer(doc, "What is the total?")[0].answer == "13191.23"   # 12503.54 + 687.69
+    # without a trusted tax amount nothing is added up: the extractor's total stands
+    fields["tax_total"] = Field(value="687.69", text="687,69 €", confidence=0.2, page=1)
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields=fields)))
+    assert qa.answer(doc, "What is the total?")[0].answer == "12503.54"
+
+
+def test_cash_rounding_does_not_make_the_unrounded_total_win():
+    doc = doc_of(page_of([("Total (MYR): 17.93", 300, 600), ("Net Total (MYR): 19.01", 300, 640),
+                          ("Rounding Adj: -0.01", 300, 680),
+                          ("Net Total Rounded (MYR): 19.00", 300, 720)]))
+    fields = {"total": Field(value="19.00", text="19.00", confidence=0.6, page=1,
+                             bbox=[700, 514, 760, 531]),
+              "tax_total": Field(value="1.08", text="1.08", confidence=0.72, page=1)}
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields=fields)))
+    assert qa.answer(doc, "What is the total?")[0].answer == "19.00"
+
+
+def test_vendor_spelled_by_the_documents_own_mail_domain():
+    page = page_of([("Facture", 60, 40), ("Facturé à", 60, 100), ("Chevallier SARL", 60, 130),
+                    ("Plomberie Foucher SARL", 60, 200), ("20, rue Philippe", 60, 230),
+                    ("Email : accounts@plomberiefoucher.fr", 60, 300)])
+    wrong = Field(value="Chevallier SARL", text="Chevallier SARL", confidence=0.81, page=1,
+                  bbox=list(box_of(page, "Chevallier")[:2]) + list(box_of(page, "SARL")[2:]))
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields={"vendor_name": wrong})))
+    a = qa.answer(doc_of(page), "Who is the vendor?", top_k=2)
+    assert [x.answer for x in a] == ["Plomberie Foucher SARL", "Chevallier SARL"]
+    assert a[0].words == ["Plomberie", "Foucher", "SARL"]
+    # the extractor's name agrees with the domain (registration number left out): raised
+    page = page_of([("ELKEN SERVICE SDN BHD (310184-X)", 60, 40), ("www.elken.com", 60, 100)])
+    right = Field(value="ELKEN SERVICE SDN BHD", text="ELKEN SERVICE SDN BHD", confidence=0.5,
+                  page=1, bbox=[1, 2, 3, 4])
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields={"merchant_name": right})))
+    a = qa.answer(doc_of(page), "What is the company name?")[0]
+    assert a.answer == "ELKEN SERVICE SDN BHD" and a.confidence > 0.9
+
+
+def test_agreeing_labels_of_one_kind_do_not_outvote_the_extractor():
+    doc = doc_of(page_of([("Total supplies: 18.54", 300, 500), ("Total excl: 18.54", 300, 540),
+                          ("Total Payable: 33.80", 300, 700)]))
+    total = Field(value="33.80", text="33.80", confidence=0.47, page=1, bbox=[1, 2, 3, 4])
+    qa = RulesQA(None, classifier=False, use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields={"total": total})))
+    assert qa.answer(doc, "What is the total?")[0].answer == "33.80"
