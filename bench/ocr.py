@@ -198,7 +198,7 @@ def prepared_pages(folder: Path, pages: dict[str, int]) -> tuple[Path, list[list
                     upscaled += 1
                 dest = tmp / f"{Path(name).stem}_f{i + 1}.pgm"
                 img.convert("L").save(dest)
-                cmd = ["tesseract", str(out / dest.name), "stdout", "-l", settings.lang,
+                cmd = ["tesseract", str(out / dest.name), "stdout", "-l", engine.lang,
                        "--psm", str(engine._psm(img))]
                 dpi = img.info.get("dpi")
                 if dpi:

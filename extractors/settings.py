@@ -38,7 +38,8 @@ class Settings(BaseSettings):
                            description="model dtype on CUDA: auto (bf16, else fp16), fp32, fp16, bf16")
 
     # OCR / rendering
-    lang: str = "eng"
+    lang: str = Field("auto", description="Tesseract language(s): 'auto' (every one of eng, deu "
+                      "and fra that is installed, read in one pass) or an explicit 'eng', 'eng+deu' …")
     dpi: int = Field(300, ge=50, le=1200)
     psm: int | None = Field(None, ge=0, le=13, description="tesseract page segmentation mode")
     tessdata_dir: str | None = None
@@ -68,9 +69,11 @@ class Settings(BaseSettings):
     @field_validator("lang")
     @classmethod
     def _lang(cls, v: str) -> str:
+        if v.strip().lower() == "auto":
+            return "auto"
         parts = [p for p in v.replace(",", "+").split("+") if p]
         if not parts or not all(p.replace("_", "").isalnum() for p in parts):
-            raise ValueError("lang must look like 'eng' or 'eng+deu+fra'")
+            raise ValueError("lang must be 'auto' or look like 'eng' or 'eng+deu+fra'")
         return "+".join(parts)
 
     def output_hash(self) -> str:

@@ -36,7 +36,8 @@ console = Console(stderr=True)
 out_console = Console()
 
 # Options shared by every command that runs the pipeline.
-LangOpt = Annotated[str, typer.Option("--lang", help="Tesseract language(s), e.g. eng or eng+deu+fra.")]
+LangOpt = Annotated[str | None, typer.Option(
+    "--lang", help="Tesseract language(s): auto (default: eng+deu+fra, those installed), eng, eng+deu …")]
 DpiOpt = Annotated[int, typer.Option("--dpi", help="Render resolution for scanned PDF pages.")]
 OcrOpt = Annotated[str, typer.Option("--ocr-engine", help="OCR engine name (see `docai engines`).")]
 ClsOpt = Annotated[str, typer.Option("--classify-engine", help="Document-type engine name.")]
@@ -107,7 +108,7 @@ def process(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders (walked recursively).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     workers: Annotated[int | None, typer.Option("--workers", "-j", help="Documents processed at once (default: CPU cores).")] = None,
-    lang: LangOpt = "eng",
+    lang: LangOpt = None,
     dpi: DpiOpt = 300,
     ocr_engine: OcrOpt = "tesseract",
     classify_engine: ClsOpt = "rules",

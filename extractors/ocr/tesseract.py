@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import shutil
 import signal
@@ -25,7 +26,28 @@ from schemas.document import Word
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["TesseractEngine", "tesseract_languages", "tesseract_version"]
+__all__ = ["AUTO_LANGS", "TesseractEngine", "resolve_lang", "tesseract_languages", "tesseract_version"]
+
+log = logging.getLogger("docai.ocr")
+
+AUTO_LANGS = ("eng", "deu", "fra")
+"""What ``lang="auto"`` reads with: English, German and French in one Tesseract pass (the
+languages the pipeline supports), limited to the models that are installed. Measured on 120
+generated scanned invoices (en/de/fr): German/French header fields 84.7 % -> 93.1 % exact against
+``eng`` alone, English ones 92.7 % -> 93.7 %, for about 1.5x Tesseract CPU per page (README)."""
+
+
+def resolve_lang(lang: str, installed: set[str]) -> str:
+    """The ``-l`` argument for a ``lang`` setting: ``auto`` becomes the installed subset of
+    :data:`AUTO_LANGS` (``eng`` first); anything else is used as given.
+
+    >>> resolve_lang("auto", {"eng", "fra", "osd"}), resolve_lang("eng+deu", set())
+    ('eng+fra', 'eng+deu')
+    """
+    if lang != "auto":
+        return lang
+    got = [x for x in AUTO_LANGS if x in installed]
+    return "+".join(got) if got else "eng"
 
 
 def _env(tessdata_dir: str | None) -> dict[str, str]:
@@ -75,6 +97,8 @@ class TesseractEngine:
     """OCR with the Tesseract CLI: words with pixel boxes and 0–1 confidences.
 
     >>> engine = TesseractEngine(Settings(lang="eng"))      # doctest: +SKIP
+    >>> engine.lang                                           # doctest: +SKIP
+    'eng'
     >>> words = engine.ocr(image, page_number=1)              # doctest: +SKIP
     """
 
@@ -85,6 +109,16 @@ class TesseractEngine:
         self.binary = binary
         self.tessdata_dir = self.settings.tessdata_dir
         self._version: str | None = None
+        self._lang: str | None = None
+
+    @property
+    def lang(self) -> str:
+        """The languages Tesseract is run with (``auto`` resolved against the installed models)."""
+        if self._lang is None:
+            want = self.settings.lang
+            self._lang = want if want != "auto" else resolve_lang(
+                want, tesseract_languages(self.binary, self.tessdata_dir))
+        return self._lang
 
     def version(self) -> str:
         """Engine name and version, recorded on every record (looked up once per engine)."""
@@ -102,7 +136,14 @@ class TesseractEngine:
                 "folder?); install `tesseract-ocr-eng` or point --tessdata-dir at a tessdata folder",
                 reason="tesseract_lang_missing", stage="startup",
             )
-        missing = [lang for lang in self.settings.lang.split("+") if lang not in have]
+        if self.settings.lang == "auto":
+            self._lang = resolve_lang("auto", have)
+            absent = [x for x in AUTO_LANGS if x not in have]
+            if absent:
+                log.warning("lang=auto: Tesseract has no %s model; reading with %s only (install "
+                            "tesseract-ocr-deu/-fra or `make setup` for German and French)",
+                            "+".join(absent), self._lang)
+        missing = [lang for lang in self.lang.split("+") if lang not in have]
         if missing:
             raise DependencyMissing(
                 f"Tesseract language data missing: {', '.join(missing)}; install e.g. "
@@ -173,7 +214,7 @@ class TesseractEngine:
             src = Path(original) if original else Path(tmp) / f"page.{ext}"
             if not original:
                 img.save(src)
-            cmd = [self.binary, str(src), "stdout", "-l", self.settings.lang,
+            cmd = [self.binary, str(src), "stdout", "-l", self.lang,
                    "--psm", str(self._psm(img))]
             dpi = image.info.get("dpi")
             if dpi:

@@ -1,0 +1,73 @@
+"""The ``lang`` setting: ``auto`` (the default) reads English, German and French in one pass
+with the models that are installed; an explicit value is used as given."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+
+import pytest
+from PIL import Image
+from pydantic import ValidationError
+
+from extractors.errors import DependencyMissing
+from extractors.ocr import tesseract as tess
+from extractors.settings import Settings
+
+
+def test_settings_lang_default_and_forms() -> None:
+    assert Settings().lang == "auto"
+    assert Settings(lang="AUTO").lang == "auto"
+    assert Settings(lang="eng,deu").lang == "eng+deu"
+    with pytest.raises(ValidationError):
+        Settings(lang="eng deu!")
+
+
+def test_resolve_lang() -> None:
+    assert tess.resolve_lang("auto", {"eng", "deu", "fra", "osd"}) == "eng+deu+fra"
+    assert tess.resolve_lang("auto", {"fra", "eng"}) == "eng+fra"
+    assert tess.resolve_lang("auto", {"eng"}) == "eng"
+    assert tess.resolve_lang("eng+spa", {"eng"}) == "eng+spa"  # explicit: as given
+
+
+class _Proc:
+    returncode = 0
+    pid = 0
+    seen: list[list[str]] = []
+
+    def __init__(self, cmd: list[str], **_: object) -> None:
+        _Proc.seen.append(cmd)
+
+    def communicate(self, timeout: float | None = None) -> tuple[bytes, bytes]:
+        return b"level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n", b""
+
+
+def _fake_tesseract(monkeypatch: pytest.MonkeyPatch, installed: set[str]) -> None:
+    monkeypatch.setattr(tess, "tesseract_version", lambda binary="tesseract": "tesseract 5.3.0")
+    monkeypatch.setattr(tess, "tesseract_languages", lambda binary="tesseract", tessdata_dir=None: installed)
+    monkeypatch.setattr(subprocess, "Popen", _Proc)
+    _Proc.seen = []
+
+
+def test_auto_runs_tesseract_with_the_installed_languages(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_tesseract(monkeypatch, {"eng", "deu", "fra", "osd"})
+    engine = tess.TesseractEngine(Settings())
+    engine.ocr(Image.new("L", (40, 20), 255))
+    cmd = _Proc.seen[-1]
+    assert cmd[cmd.index("-l") + 1] == "eng+deu+fra"
+    explicit = tess.TesseractEngine(Settings(lang="eng"))
+    explicit.ocr(Image.new("L", (40, 20), 255))
+    assert _Proc.seen[-1][_Proc.seen[-1].index("-l") + 1] == "eng"
+
+
+def test_auto_without_german_and_french_models_warns_and_reads_english(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    _fake_tesseract(monkeypatch, {"eng"})
+    engine = tess.TesseractEngine(Settings())
+    with caplog.at_level(logging.WARNING, logger="docai.ocr"):
+        engine.check()
+    assert engine.lang == "eng"
+    assert any("deu+fra" in r.getMessage() for r in caplog.records)
+    # an explicit language that is missing still fails fast
+    with pytest.raises(DependencyMissing):
+        tess.TesseractEngine(Settings(lang="eng+deu")).check()
