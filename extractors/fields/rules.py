@@ -214,7 +214,8 @@ def _label_regex(label: str) -> re.Pattern[str]:
     parts = [re.escape(p) for p in re.split(r"[\s.\-/]+", label) if p]
     sep = r"[\s.:\-/_]*"
     body = sep.join(parts)
-    tail = r"(?![a-zà-ÿ])" if label[-1].isalnum() else ""
+    # a short label glued to digits is the start of a value ("PO722988"), not a label
+    tail = (r"(?![a-zà-ÿ0-9])" if len(label) <= 3 else r"(?![a-zà-ÿ])") if label[-1].isalnum() else ""
     return re.compile(r"(?<![a-zà-ÿ0-9])" + body + tail)
 
 
@@ -276,6 +277,8 @@ def find_labels(text: str, line: int = 0, labels: Sequence[_Label] | None = None
             continue
         while b < len(low) and low[b].isalpha():
             b += 1
+        if b < len(low) and low[b].isdigit():
+            continue  # the match runs into a value ("TAX INVOICE INV549761")
         if b - a > len(lab.label) + 2 or low[a] != lab.label[0]:
             continue
         if len(low[a:b].split()) != len(lab.label.split()):
@@ -400,7 +403,7 @@ _DATE = re.compile(
     r"(?<![\d])(?:"
     r"(?:19|20)\d{2}[./\-]\d{1,2}[./\-]\d{1,2}"
     r"|\d{1,2}[./\-]\d{1,2}[./\-](?:\d{4}|\d{2})"
-    r"|\d{1,2}[\s./\-]?" + _MON + r"\.?[\s,./\-]{0,2}(?:\d{4}|\d{2})"
+    r"|\d{1,2}(?:er|st|nd|rd|th)?(?:\.\s?|[\s/\-])?" + _MON + r"\.?[\s,./\-]{0,2}(?:\d{4}|\d{2})"
     r"|" + _MON + r"\.?\s?\d{1,2}(?:st|nd|rd|th)?,?\s?\d{4}"
     r")(?![\d])",
     re.IGNORECASE,
@@ -867,7 +870,8 @@ def _dates_in(ctx: _Ctx, ln: _L, a: int, b: int, compact: bool = False) -> list[
     for m in _DATE.finditer(ln.text, a, b):
         s = m.group(0)
         try:
-            d = parse_date(re.sub(r"(?<=[A-Za-zé.])[/\-]|[/\-](?=[A-Za-zé])", " ", s),
+            s2 = re.sub(r"(?<=\d)er\b", "", s)  # "1er mars 2024"
+            d = parse_date(re.sub(r"(?<=[A-Za-zé.])[/\-]|[/\-](?=[A-Za-zé])", " ", s2),
                            dayfirst=ctx.dayfirst)
         except NormalizationError:
             continue
@@ -985,7 +989,7 @@ def _token_after(ctx: _Ctx, ln: _L, hit: LabelHit, kind: str) -> _Cand | None:
                     tokens.append((t.strip(" :"), k))
             if kind == "id":
                 for t, k in tokens[:4]:
-                    if t.lower() in _FILLER:
+                    if t.lower() in _FILLER or not any(ch.isalnum() for ch in t):
                         continue
                     m = _ID_TOKEN.match(t)
                     if m and not _DATE.fullmatch(m.group(1)):
@@ -1333,9 +1337,15 @@ def _sub_line(ln: _L, skip_chars: int) -> _L:
     return _make_line(ln.page, ln.pno, ln.idx, keep) if keep else ln
 
 
+_UK_POSTCODE = re.compile(r"\b([A-Z]{1,2})([0-9O]{1,2})([A-Z]?) ([0-9O])([A-Z]{2})\b")
+
+
 def _clean_address(text: str) -> str:
-    """Strip stray OCR punctuation at the ends of an address."""
-    return re.sub(r"[\s|~_'\"“”‘’]+$", "", re.sub(r"^[\s|~_'\"“”‘’.,;:]+", "", text))
+    """Strip stray OCR punctuation at the ends of an address; a letter O read where a UK
+    postcode has a digit becomes 0 ("LE55 OBE" -> "LE55 0BE")."""
+    text = re.sub(r"[\s|~_'\"“”‘’]+$", "", re.sub(r"^[\s|~_'\"“”‘’.,;:]+", "", text))
+    return _UK_POSTCODE.sub(lambda m: m.group(1) + m.group(2).replace("O", "0") + m.group(3) + " "
+                            + m.group(4).replace("O", "0") + m.group(5), text)
 
 
 def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:

@@ -127,3 +127,24 @@ def test_tax_ids_printed_in_groups_or_split_by_ocr() -> None:
         (1500, [(80, "USt-IdNr.: DE1 23456789"), (700, "4711")]),
     ]))
     assert g["vendor_tax_id"] == "DE123456789"
+
+
+def test_ids_glued_to_their_prefix_and_long_dates_and_uk_postcode() -> None:
+    f = fields(make_page([
+        (80, [(80, "Whitehead & Co Ltd"), (800, "TAX INVOICE INV549761")]),
+        (110, [(80, "Studio 64, Roy Parkways")]),
+        (140, [(80, "Leicester HX30 ORW")]),
+        (200, [(800, "PO No.")]), (200, [(1000, "PO722988")]),
+        (230, [(800, "Invoice # › A-5824")]),
+        (260, [(800, "Datum")]), (260, [(1000, "2. Juni 2024")]),
+    ]))
+    assert f["po_number"] == "PO722988"
+    assert f["invoice_date"] == "2024-06-02"
+    assert f["vendor_address"] == "Studio 64, Roy Parkways, Leicester HX30 0RW"
+    g = fields(make_page([
+        (80, [(80, "Conseil Imbert SAS")]),
+        (200, [(700, "Date de facturation :"), (1000, "1er mars 2024")]),
+        (230, [(700, "TAX INVOICE INV549761")]),
+    ]))
+    assert g["invoice_date"] == "2024-03-01"
+    assert g["invoice_id"] == "INV549761"
