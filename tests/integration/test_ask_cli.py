@@ -226,3 +226,27 @@ def test_ask_with_tiny_layoutlmv3_qa_model(invoice, tmp_path, capsys, monkeypatc
     assert obj["answer"] is None or (obj["page"] == 1 and len(obj["bbox"]) == 4
                                      and all(0 <= v <= 1000 for v in obj["bbox"]))
     assert isinstance(obj["alternatives"], list)
+
+
+def test_several_questions_read_the_document_once(invoice, tmp_path, capsys, monkeypatch):
+    """-q repeated and --questions FILE: one read (OCR) of the document for all questions."""
+    from extractors.pipeline import Pipeline
+
+    calls = []
+    original = Pipeline.load
+
+    def counting_load(self, path, *args, **kwargs):
+        calls.append(Path(path).name)
+        return original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "load", counting_load)
+    questions = tmp_path / "q.txt"
+    questions.write_text("What is the total?\n# a comment\nWhat is the PO number?\n")
+    code, out, err = run(["ask", str(invoice), "-q", "What is the invoice number?",
+                          "--questions", str(questions), "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    got = [json.loads(x) for x in out.splitlines()]
+    assert [(g["question"], g["answer"]) for g in got] == [
+        ("What is the invoice number?", "INV-2024-017"), ("What is the total?", "23.80"),
+        ("What is the PO number?", "PO-7781")]
+    assert calls == ["invoice.pdf"]
