@@ -352,7 +352,7 @@ def _resolve(c: _Cells, decimal_comma: bool) -> _Vals:
     """Amount, unit price and quantity of a row; ``quantity × unit price = amount`` decides
     between readings of loose numbers (a thousands space or two cells read as one)."""
     v = _Vals()
-    if "amount" in c.cells:
+    if "amount" in c.cells and _numeric_text(c.cells["amount"]):
         a = _money(_text(c.cells["amount"]), decimal_comma)
         if a is not None:
             v.amount = (a, c.cells["amount"])
@@ -504,7 +504,7 @@ def _virtual_columns(rows: list[_Row], decimal_comma: bool) -> list[Column] | No
     for r in rows:
         segs = _segments(r.words, r.h)
         if len(segs) >= 2 and _numeric_text(segs[-1]) and _decimals(_text(segs[-1])) \
-                and sum(ch.isalpha() for ch in _text(segs[0])) >= 3:
+                and sum(ch.isalpha() for seg in segs[:-1] for ch in _text(seg)) >= 3:
             ends.append((segs[-1][-1].bbox[2], segs[-1][0].bbox[0], r.h))
     if len(ends) < 2:
         return None
@@ -617,18 +617,18 @@ def _desc_words(row: _Row, cols: list[Column]) -> list[Word]:
 def _headerless(rows: list[_Row], is_stop: Callable[[str], bool], decimal_comma: bool) -> list[_Item]:
     """Items of a table whose header could not be read: the rows ending in an amount aligned
     with the others, up to the first totals row."""
-    body: list[_Row] = []
-    for r in rows:
-        if is_stop(r.text):
-            break
-        body.append(r)
+    body = [r for r in rows if not is_stop(r.text)]
     cols = _virtual_columns(body, decimal_comma)
     if cols is None:
         return []
-    out = []
-    for r in body:
+    out: list[_Item] = []
+    for r in rows:
+        if is_stop(r.text):
+            if out:
+                break  # the totals after the items
+            continue
         cut, vals = _row_item(r, cols, decimal_comma)
-        if vals.amount is None or not cut.lead:
+        if vals.amount is None or not cut.lead or not _decimals(_text(vals.amount[1])):
             continue
         if abs(vals.amount[1][-1].bbox[2] - cols[0].x1) > 1.5 * r.h:
             continue

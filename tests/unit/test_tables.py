@@ -168,3 +168,19 @@ def test_rules_extractor_uses_table_for_invoices() -> None:
     assert li.description is not None and li.description.value == "Monitor 27 Zoll"
     assert li.product_code is not None and li.product_code.value == "A-1001"
     assert li.amount is not None and li.amount.bbox is not None and li.amount.page == 1
+
+
+def test_headerless_ignores_labels_above_and_ids_that_look_like_negative_numbers() -> None:
+    page = make_page([
+        (100, [(80, "Facture N°"), (-1120, "FAC-142325")]),
+        (130, [(80, "N° TVA : FR 06 913566865")]),
+        (340, [(80, "A14717"), (260, "Développement logiciel"), (-760, "25,5"), (-930, "127,00"),
+               (-1120, "3 238,50")]),
+        (370, [(80, "A69051"), (260, "Cartouche de toner noir"), (-760, "2"), (-930, "89,59"),
+               (-1120, "179,18")]),
+        (430, [(700, "Montant HT :"), (-1120, "3 417,68 EUR")]),
+    ])
+    assert items_of(page, decimal_comma=True, headerless=True) == [
+        ("A14717", "Développement logiciel", "25.5", "127.00", "3238.50"),
+        ("A69051", "Cartouche de toner noir", "2", "89.59", "179.18"),
+    ]
