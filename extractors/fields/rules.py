@@ -89,7 +89,6 @@ LABELS: dict[str, list[tuple[str, float]]] = {
         ("bon de commande", 0.9), ("n° de commande", 0.9), ("commande n°", 0.9), ("réf commande", 0.8),
         ("ref commande", 0.8), ("votre commande", 0.8), ("your order no", 0.9), ("order #", 0.7),
         ("ihre bestellnr", 0.9), ("ihre bestellnummer", 0.9), ("bestellnr", 0.9), ("p o #", 1.0),
-        ("po", 0.5),
     ],
     "payment_terms": [
         ("payment terms", 1.0), ("terms", 0.7), ("terms of payment", 1.0), ("zahlungsbedingungen", 1.0),
