@@ -118,6 +118,7 @@ LABELS: dict[str, list[tuple[str, float]]] = {
     "_ship": [
         ("ship to", 1.0), ("deliver to", 1.0), ("delivery address", 1.0), ("shipping address", 1.0),
         ("lieferadresse", 1.0), ("lieferanschrift", 1.0), ("livré à", 1.0), ("livre a", 0.9),
+        ("livré a", 0.9), ("livre à", 0.9),
         ("adresse de livraison", 1.0),
     ],
     "_customer_no": [
@@ -1046,6 +1047,14 @@ def _vat_value(tokens: list[str]) -> str:
     return " ".join(tokens)
 
 
+def _fix_french_a(text: str) -> str:
+    """French payment terms: the preposition "à" that OCR reads as "a" or "ä" before a number of
+    days or "réception" ("Paiement a 30 jours" -> "Paiement à 30 jours")."""
+    if not re.search(r"(?i)\b(?:paiement|r[èeé]glement|jours|r[ée]ception|payable)\b", text):
+        return text
+    return re.sub(r"(?<=\w) [aä>] (?=\d|r[ée]ception)", " à ", text)
+
+
 _TERMS_WORDS = re.compile(
     r"(?i)\d|\b(?:net|days?|due|receipt|immediate(?:ly)?|upon|advance|cod|eom|zahlbar|sofort|tage[n]?|"
     r"netto|ohne abzug|skonto|vorkasse|jours?|réception|reception|paiement|règlement|comptant|"
@@ -1075,13 +1084,15 @@ def _id_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                         cands.append(c)
         if name == "payment_terms":
             cands = [c for c in cands if _TERMS_WORDS.search(c.value) and len(c.value.split()) <= 10]
+            for c in cands:
+                c.value = _fix_french_a(c.value)
         best = _best(cands)
         if best is None and name == "payment_terms":
             # unlabelled terms: a sentence that is one ("Zahlbar innerhalb 14 Tagen ohne Abzug.")
             for ln in ctx.lines:
                 t = ln.text.strip()
                 if _TERMS_LINE.match(t) and len(t.split()) <= 10 and not _DATE.search(t):
-                    best = _Cand(name, t.rstrip("."), t, 0.3, ln, list(range(len(ln.words))))
+                    best = _Cand(name, _fix_french_a(t.rstrip(".")), t, 0.3, ln, list(range(len(ln.words))))
                     break
         if best is not None and name != "vendor_tax_id" or (best is not None and doc_type == "invoice"):
             out[name] = best.to_field()  # type: ignore[union-attr]
@@ -1430,8 +1441,8 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
 
 def _plausible_name(text: str | None) -> bool:
     """A party name, not a label, a title, a sentence or an address line."""
-    if not text:
-        return False
+    if not text or text.rstrip().endswith(":"):
+        return False  # a label ("RECHNUNGSEMPF ANGER :")
     t = text.strip(" :'\"‘’")
     if _alpha(t) < 3 or _TITLE.match(t) or len(t.split()) > 7 or t.endswith((":", ".")) and len(t.split()) > 4:
         return False

@@ -113,6 +113,11 @@ def test_payment_terms_holding_label_words_and_unlabelled() -> None:
         (630, [(80, "Vielen Dank für Ihren Auftrag!")]),
     ]))
     assert g["payment_terms"] == "Zahlbar innerhalb 14 Tagen ohne Abzug"
+    h = fields(make_page([
+        (80, [(80, "Dupont SARL")]),
+        (600, [(80, "Conditions de paiement : Paiement a 30 jours")]),
+    ]))
+    assert h["payment_terms"] == "Paiement à 30 jours"  # OCR read the preposition as "a"
 
 
 def test_tax_ids_printed_in_groups_or_split_by_ocr() -> None:
