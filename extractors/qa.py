@@ -1063,7 +1063,10 @@ class RulesQA:
             if not any(c.score >= 0.6 for c in cands):  # nothing convincing next to a label
                 cands += self._unlabelled(doc, query)
             _check_arithmetic(doc, query, analysis, cands)
-            if query.field in ("vendor_name", "merchant_name"):
+            if query.field in ("vendor_name", "merchant_name") and analysis.doc_type == "invoice":
+                # invoices name two parties (vendor and customer); the domain tells them apart.
+                # A receipt's domain is often a brand or a service line ("myNEWS careline"),
+                # not the merchant's printed name
                 _check_sender_domain(doc, cands)
         ranked = _merge(cands)
         good = [c for c in ranked if c.score >= self.min_confidence][:max(1, top_k)]

@@ -546,13 +546,20 @@ def test_cash_rounding_does_not_make_the_unrounded_total_win():
     assert qa.answer(doc, "What is the total?")[0].answer == "19.00"
 
 
+class ReceiptClassifier:
+    name = "fake"
+
+    def classify(self, doc):
+        return "receipt", 0.9
+
+
 def test_vendor_spelled_by_the_documents_own_mail_domain():
     page = page_of([("Facture", 60, 40), ("Facturé à", 60, 100), ("Chevallier SARL", 60, 130),
                     ("Plomberie Foucher SARL", 60, 200), ("20, rue Philippe", 60, 230),
                     ("Email : accounts@plomberiefoucher.fr", 60, 300)])
     wrong = Field(value="Chevallier SARL", text="Chevallier SARL", confidence=0.81, page=1,
                   bbox=list(box_of(page, "Chevallier")[:2]) + list(box_of(page, "SARL")[2:]))
-    qa = RulesQA(None, classifier=False, use_semantic=False,
+    qa = RulesQA(None, classifier=FakeClassifier(), use_semantic=False,
                  extractor=FakeExtractor(Extraction(fields={"vendor_name": wrong})))
     a = qa.answer(doc_of(page), "Who is the vendor?", top_k=2)
     assert [x.answer for x in a] == ["Plomberie Foucher SARL", "Chevallier SARL"]
@@ -561,10 +568,21 @@ def test_vendor_spelled_by_the_documents_own_mail_domain():
     page = page_of([("ELKEN SERVICE SDN BHD (310184-X)", 60, 40), ("www.elken.com", 60, 100)])
     right = Field(value="ELKEN SERVICE SDN BHD", text="ELKEN SERVICE SDN BHD", confidence=0.5,
                   page=1, bbox=[1, 2, 3, 4])
-    qa = RulesQA(None, classifier=False, use_semantic=False,
-                 extractor=FakeExtractor(Extraction(fields={"merchant_name": right})))
+    qa = RulesQA(None, classifier=FakeClassifier(), use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields={"vendor_name": right})))
     a = qa.answer(doc_of(page), "What is the company name?")[0]
     assert a.answer == "ELKEN SERVICE SDN BHD" and a.confidence > 0.9
+
+
+def test_receipts_do_not_take_the_vendor_from_a_brand_domain():
+    page = page_of([("PAGOH REST AND SERVICE AREA", 60, 40), ("myNEWScareline :", 60, 100),
+                    ("www.mynews.com.my", 60, 140)])
+    name = Field(value="PAGOH REST AND SERVICE AREA", text="PAGOH REST AND SERVICE AREA",
+                 confidence=0.7, page=1, bbox=[1, 2, 3, 4])
+    qa = RulesQA(None, classifier=ReceiptClassifier(), use_semantic=False,
+                 extractor=FakeExtractor(Extraction(fields={"merchant_name": name})))
+    assert qa.answer(doc_of(page), "What is the company name?")[0].answer \
+        == "PAGOH REST AND SERVICE AREA"
 
 
 def test_agreeing_labels_of_one_kind_do_not_outvote_the_extractor():
