@@ -705,7 +705,8 @@ def _money_fields(ctx: _Ctx, doc_type: str, item_sum: Decimal | None = None) -> 
     totals = [c for c in cands.get("total", []) if usable(c.amount)]
     dues = [c for c in cands.get("amount_due", []) if usable(c.amount)]
     if doc_type != "invoice":
-        totals, dues = totals + dues, []
+        # on a receipt "Balance" is mostly a loyalty-points or card balance, not what is paid
+        totals, dues = totals + [c for c in dues if c.label is None or c.label.label != "balance"], []
     elif not totals:
         totals = list(dues)  # the total is printed only as what is due
     if doc_type == "invoice":

@@ -153,3 +153,15 @@ def test_ids_glued_to_their_prefix_and_long_dates_and_uk_postcode() -> None:
     ]))
     assert g["invoice_date"] == "2024-03-01"
     assert g["invoice_id"] == "INV549761"
+
+
+def test_receipt_points_balance_is_not_the_total() -> None:
+    doc = Document(source="r.jpg", sha256="0" * 64, media_type="image/jpeg", pages=[make_page([
+        (80, [(80, "KEDAI RUNCIT MAJU SDN BHD")]),
+        (300, [(80, "TOTAL"), (-1120, "41.95")]),
+        (330, [(80, "CASH"), (-1120, "50.00")]),
+        (360, [(80, "CHANGE"), (-1120, "8.05")]),
+        (420, [(80, "AWARD Balance"), (-1120, "412")]),
+        (450, [(80, "New Balance"), (-1120, "453.00")]),
+    ])])
+    assert RulesExtractor(None).extract(doc, "receipt").fields["total"].value == "41.95"
