@@ -206,7 +206,7 @@ def ask(
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=20, help="Alternatives per question.")] = 1,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write one CSV row per document and question.")] = None,
     show: Annotated[Path | None, typer.Option("--show", help="Save the page with the answer box drawn (PNG).")] = None,
-    qa_engine: Annotated[str, typer.Option("--qa-engine", help="QA engine: rules (default, no weights), layoutlmv3, layoutlm, donut.")] = "rules",
+    qa_engine: Annotated[str, typer.Option("--qa-engine", help="QA engine: rules (default, no weights), layoutlmv3, layoutlm, lilt, donut.")] = "rules",
     model: ModelOpt = None,
     lang: LangOpt = None,
     dpi: DpiOpt = 300,
