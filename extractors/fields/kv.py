@@ -1,7 +1,10 @@
 """Generic key→value pairs of a document (forms, and labels the canonical fields miss).
 
-A page is read in four small learned steps, all on the OCR words and their boxes (no image, no
-vocabulary), each a gradient-boosted tree ensemble walked with numpy, stored in ``kv_model.json``:
+A page is read in four small learned steps, all on the OCR words and their boxes (no image),
+each a gradient-boosted tree ensemble walked with numpy, stored in ``kv_model.json``; a model may
+also carry a small token lexicon (how often a word is part of a labelled key, value or header on
+the training forms, as log-odds; :func:`lex_scores`), read by join and role when present
+(``train_kv --lexicon``; the committed model has none):
 
 1. **join** — two neighbouring words of a visual line belong to the same text entity or not
    (gap, colon, case and digit changes, font-height change, OCR confidence);
@@ -12,8 +15,10 @@ vocabulary), each a gradient-boosted tree ensemble walked with numpy, stored in 
 4. **link** — a key entity and a candidate value entity form a pair (relative position, same row
    or below, distance ranks, both roles).
 
-Pairs are chosen greedily by link score (each entity plays one role, each value has one key, a key
-may head a column of values) and kept above a threshold chosen on cross-validated training forms.
+Pairs are chosen greedily by link score (each entity plays one role, a key may head a column of
+values, a value has one key — or, when the model's thresholds set ``second_key``, two from
+different directions: a table cell's row label and column header) and kept above thresholds chosen
+on cross-validated training forms.
 Keys are returned as printed, colon included ("Date:"); values without the underline and bracket
 residue OCR leaves around fill-in fields. A pair's ``confidence`` is the
 probability, calibrated on cross-validated training forms, that the pair is right (key and value
@@ -89,10 +94,18 @@ def load_model(path: str | Path | None = None) -> dict[str, Any] | None:
 
 def _read_model(path: Path) -> dict[str, Any]:
     raw = json.loads(path.read_text(encoding="utf-8"))
-    out: dict[str, Any] = {"thresholds": raw["thresholds"], "calibration": raw.get("calibration")}
+    out: dict[str, Any] = {"thresholds": raw["thresholds"], "calibration": raw.get("calibration"),
+                           "lexicon": lexicon_from_json(raw.get("lexicon"))}
     for name in ("join", "role", "merge", "link"):
         out[name] = trees_from_json(raw[name])
     return out
+
+
+def lexicon_from_json(raw: dict[str, Any] | None) -> dict[str, tuple[float, ...]] | None:
+    """``{token: (key, value, header) log-odds}`` of a serialised lexicon (see :func:`lex_scores`)."""
+    if not raw:
+        return None
+    return {t: tuple(float(v) for v in s) for t, s in raw["tokens"].items()}
 
 
 def trees_from_json(raw: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +163,37 @@ _EDGE_R = re.compile(r"[\s_|~=—–\[\]{};,'`]+$")
 _DATE = re.compile(r"\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d", re.I)
 _MONEY = re.compile(r"[$€£]|\d[.,]\d\d\b")
 _PHONE = re.compile(r"\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4}")
+
+
+_TOKEN = re.compile(r"[^\W\d_]{2,}")
+_NO_LEX = (0.0, 0.0, 0.0)
+
+
+def lex_tokens(text: str) -> list[str]:
+    """The lexicon's tokens of a text: case-folded runs of two or more letters."""
+    return [t.casefold() for t in _TOKEN.findall(text)]
+
+
+def lex_scores(text: str, lex: dict[str, tuple[float, ...]] | None) -> list[float]:
+    """How much the words of ``text`` read like a key, a value or a header.
+
+    ``lex`` maps a token to its smoothed log-odds of occurring in a labelled key / value / header
+    (against its share of all labelled text), counted on training forms (at most once per form).
+    Returns the mean log-odds of the known tokens for the three roles, the last token's key
+    log-odds (labels end in a noun: "Date of Request") and the share of tokens the lexicon knows.
+    """
+    toks = lex_tokens(text)
+    if not lex or not toks:
+        return [0.0, 0.0, 0.0, 0.0, 0.0]
+    known = [lex[t] for t in toks if t in lex]
+    if not known:
+        return [0.0, 0.0, 0.0, 0.0, 0.0]
+    mean = np.mean(np.asarray(known), axis=0)
+    return [float(mean[0]), float(mean[1]), float(mean[2]), float(lex.get(toks[-1], _NO_LEX)[0]),
+            len(known) / len(toks)]
+
+
+LEX_FEATURES = ("lex_k", "lex_v", "lex_h", "lex_k_last", "lex_known")
 
 
 def _is_junk(text: str) -> bool:
@@ -306,18 +350,22 @@ JOIN_FEATURES = (
     "r_cap", "l_cap", "l_digit", "r_digit", "log_h_ratio", "dcy_h", "l_conf", "r_conf", "d_conf",
     "l_len", "r_len", "r_colon_only", "l_first", "r_last", "l_alpha", "r_alpha", "line_n",
 )
+JOIN_LEX_FEATURES = ("l_lex_k", "l_lex_v", "r_lex_k", "r_lex_v")  # appended when the model has a lexicon
 
 
-def join_features(ws: Sequence[Word]) -> np.ndarray:
-    """Features of each junction ``(k, k+1)`` of a left-to-right line, shape ``(len-1, F)``."""
+def join_features(ws: Sequence[Word], lex: dict[str, tuple[float, ...]] | None = None) -> np.ndarray:
+    """Features of each junction ``(k, k+1)`` of a left-to-right line, shape ``(len-1, F)``
+    (``JOIN_FEATURES``, then ``JOIN_LEX_FEATURES`` when a lexicon is given)."""
     n = len(ws)
+    width = len(JOIN_FEATURES) + (len(JOIN_LEX_FEATURES) if lex is not None else 0)
     if n < 2:
-        return np.zeros((0, len(JOIN_FEATURES)))
+        return np.zeros((0, width))
     hs = [max(1.0, w.bbox[3] - w.bbox[1]) for w in ws]
     h = float(median(hs))
     gaps = [ws[k + 1].bbox[0] - ws[k].bbox[2] for k in range(n - 1)]
     pos = [g for g in gaps if g > 0]
     mg = float(median(pos)) if pos else h * 0.4
+    lx = [lex.get(t, _NO_LEX) for t in (_last_token(w.text) for w in ws)] if lex is not None else []
     rows = []
     for k in range(n - 1):
         a, b = ws[k], ws[k + 1]
@@ -334,8 +382,14 @@ def join_features(ws: Sequence[Word]) -> np.ndarray:
             math.log1p(len(ta)), math.log1p(len(tb)), float(tb.strip() == ":"),
             float(k == 0), float(k + 1 == n - 1),
             _ratio(ta, str.isalpha), _ratio(tb, str.isalpha), math.log1p(n),
+            *((lx[k][0], lx[k][1], lx[k + 1][0], lx[k + 1][1]) if lex is not None else ()),
         ])
-    return np.asarray(rows, dtype=np.float64)
+    return np.asarray(rows, dtype=np.float64).reshape(n - 1, width)
+
+
+def _last_token(text: str) -> str:
+    toks = lex_tokens(text)
+    return toks[-1] if toks else ""
 
 
 def _fragments(words: list[Word], lines: list[list[int]], model: dict[str, Any],
@@ -344,7 +398,8 @@ def _fragments(words: list[Word], lines: list[list[int]], model: dict[str, Any],
     out: list[Fragment] = []
     for li, ids in enumerate(lines):
         ws = [words[i] for i in ids]
-        p = predict(model["join"], join_features(ws))[:, 0] if len(ws) > 1 else np.zeros(0)
+        p = (predict(model["join"], join_features(ws, model.get("lexicon")))[:, 0] if len(ws) > 1
+             else np.zeros(0))
         blk = blocks[li] if blocks is not None else -1
         cur = [ids[0]]
         for k in range(1, len(ids)):
@@ -381,6 +436,7 @@ ROLE_FEATURES = SHAPE_FEATURES + (
     "right_digit", "right_conf", "has_above", "above_dy", "above_colon", "has_below", "below_dy",
     "below_colon", "row_n", "row_first", "row_last", "below_conf", "above_conf",
 )
+ROLE_LEX_FEATURES = LEX_FEATURES + ("left_lex_k", "right_lex_v")  # appended with a lexicon
 
 
 def _neighbours(frags: list[Fragment]) -> tuple[list[int | None], list[int | None],
@@ -429,9 +485,13 @@ def _neighbours(frags: list[Fragment]) -> tuple[list[int | None], list[int | Non
 
 
 def role_features(frags: list[Fragment], page: Page, med_h: float,
-                  nb: tuple[Any, ...] | None = None) -> np.ndarray:
-    """Features of each fragment for the role classifier, shape ``(n, F)``."""
+                  nb: tuple[Any, ...] | None = None,
+                  lex: dict[str, tuple[float, ...]] | None = None) -> np.ndarray:
+    """Features of each fragment for the role classifier, shape ``(n, F)`` (``ROLE_FEATURES``, then
+    ``ROLE_LEX_FEATURES`` when a lexicon is given)."""
     left, right, above, below, row_n = nb or _neighbours(frags)
+    ls = [lex_scores(f.text, lex) for f in frags] if lex is not None else []
+    width = len(ROLE_FEATURES) + (len(ROLE_LEX_FEATURES) if lex is not None else 0)
     W, H = max(1.0, page.width), max(1.0, page.height)
     rows = []
     for i, f in enumerate(frags):
@@ -454,8 +514,10 @@ def role_features(frags: list[Fragment], page: Page, med_h: float,
             float(bf.text.endswith(":")) if bf else 0.0,
             math.log(row_n[i]), float(lf is None), float(rf is None),
             bf.conf if bf else 1.0, af.conf if af else 1.0,
+            *((*ls[i], ls[left[i]][0] if left[i] is not None else 0.0,
+               ls[right[i]][1] if right[i] is not None else 0.0) if lex is not None else ()),
         ])
-    return np.asarray(rows, dtype=np.float64).reshape(len(frags), len(ROLE_FEATURES))
+    return np.asarray(rows, dtype=np.float64).reshape(len(frags), width)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -729,7 +791,7 @@ def parse_page(page: Page, model: dict[str, Any]) -> PageParse:
     pp.med_h = float(median([max(1.0, w.bbox[3] - w.bbox[1]) for w in words]))
     frags = _fragments(words, lines, model, blocks)
     nb = _neighbours(frags)
-    probs = predict(model["role"], role_features(frags, page, pp.med_h, nb))
+    probs = predict(model["role"], role_features(frags, page, pp.med_h, nb, model.get("lexicon")))
     for f, p in zip(frags, probs, strict=True):
         f.probs = p
     pp.fragments = frags
@@ -747,22 +809,40 @@ def parse_page(page: Page, model: dict[str, Any]) -> PageParse:
     return pp
 
 
-def select_links(pp: PageParse, thr: float, second: float | None = None) -> list[tuple[int, int, float]]:
-    """Links scoring ≥ ``thr``, best first: each value gets one key, an entity is never both a key
-    and a value; a key may take several values (a column header and its cells). With ``second``,
-    a key's values after the first need ≥ ``second``."""
+def select_links(pp: PageParse, thr: float, second: float | None = None,
+                 second_key: float | None = None) -> list[tuple[int, int, float]]:
+    """Links scoring ≥ ``thr``, best first: an entity is never both a key and a value; a key may
+    take several values (a column header and its cells). With ``second``, a key's values after the
+    first need ≥ ``second``. A value has one key, or, with ``second_key``, a second one scoring
+    ≥ ``second_key`` from the other direction (a table cell's row label on its row and its column
+    header above)."""
     role: dict[int, str] = {}
     n_vals: dict[int, int] = {}
+    key_of: dict[int, int] = {}
+    n_keys: dict[int, int] = {}
+    ents = pp.entities
     out = []
     for k, v, p in sorted(pp.links, key=lambda t: -t[2]):
         if p < thr:
             break
-        if role.get(k) == "v" or role.get(v) is not None:
+        if role.get(k) == "v" or role.get(v) == "k":
             continue
         if n_vals.get(k, 0) >= 1 and second is not None and p < second:
             continue
+        if v in key_of:
+            if second_key is None or p < second_key or n_keys[v] >= 2:
+                continue
+            ve = ents[v]
+
+            def on_row(e: Entity, ve: Entity = ve) -> bool:
+                return _vov(e.y0, e.y1, ve.y0, ve.y1) >= 0.5
+
+            if on_row(ents[key_of[v]]) == on_row(ents[k]):
+                continue
         role[k], role[v] = "k", "v"
         n_vals[k] = n_vals.get(k, 0) + 1
+        n_keys[v] = n_keys.get(v, 0) + 1
+        key_of.setdefault(v, k)
         out.append((k, v, p))
     return out
 
@@ -798,7 +878,7 @@ def page_key_values(page: Page, model: dict[str, Any]) -> list[KeyValue]:
     pp = parse_page(page, model)
     th = model["thresholds"]
     out = []
-    for k, v, p in select_links(pp, th["link"], th.get("second")):
+    for k, v, p in select_links(pp, th["link"], th.get("second"), th.get("second_key")):
         ke, ve = pp.entities[k], pp.entities[v]
         key, val = clean_key(ke.text), clean_value(ve.text)
         if not re.search(r"[^\W\d_]", key) or not re.search(r"\w", val):
