@@ -22,6 +22,15 @@ HAVE_RAPID = importlib.util.find_spec("rapidocr_onnxruntime") is not None
 needs_rapid = pytest.mark.skipif(not HAVE_RAPID, reason="rapidocr_onnxruntime not installed "
                                  "(pip install -e '.[ocr-rapid]')")
 
+
+@pytest.fixture(scope="module")
+def rapid_ok() -> None:
+    """Skip when the package is installed but cannot load (e.g. OpenCV without libGL.so.1)."""
+    try:
+        RapidOcrEngine(Settings()).check()
+    except DependencyMissing as exc:
+        pytest.skip(f"rapidocr cannot run here: {exc.message}")
+
 LINE = [(100, 50), (300, 50), (300, 70), (100, 70)]
 
 
@@ -80,6 +89,7 @@ def test_missing_package_is_a_dependency_error(monkeypatch: pytest.MonkeyPatch) 
 
 
 @needs_rapid
+@pytest.mark.usefixtures("rapid_ok")
 def test_words_and_boxes_come_out_where_they_were_drawn(tmp_path: Path) -> None:
     from PIL import Image, ImageFont
 
@@ -115,6 +125,7 @@ def test_words_and_boxes_come_out_where_they_were_drawn(tmp_path: Path) -> None:
 
 
 @needs_rapid
+@pytest.mark.usefixtures("rapid_ok")
 def test_blank_page_gives_no_words() -> None:
     from PIL import Image
 
@@ -122,6 +133,7 @@ def test_blank_page_gives_no_words() -> None:
 
 
 @needs_rapid
+@pytest.mark.usefixtures("rapid_ok")
 def test_process_cli_with_rapidocr_writes_a_record(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -174,3 +186,12 @@ def test_gaps_split_a_date_from_its_time_but_not_an_amounts_decimals() -> None:
     words = line_words([(90, 50), (500, 50), (500, 70), (90, 70)], text, 0.9,
                        _cells(text, {10: 8.0, 22: 7.0, 23: 7.0}), gap_factor=1.5)
     assert [w for w, _, _ in words] == ["02/02/2017", "7:31PM", "RM29.30"]
+
+
+def test_orientation_is_left_alone_without_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from PIL import Image
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert RapidOcrEngine(Settings()).orientation(Image.new("L", (50, 80), 255)) == 0
