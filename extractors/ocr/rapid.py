@@ -50,7 +50,8 @@ exact): 54.5 % without splitting; 60.8 % at 1.4, 63.3 % at 1.5, 62.8 % at 1.6.""
 
 MAX_SIDE_LEN = 2000
 """Pages whose longer side exceeds this many pixels are shrunk before detection (the library's
-default)."""
+default). 3000 gained nothing on the first 50 sroie_train receipts (62.5 % fields exact either
+way, ANLS 0.927 -> 0.917) for 1.7x the CPU."""
 
 _MODELS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
