@@ -103,6 +103,7 @@ _REGISTRY: dict[str, dict[str, str | Callable[..., Any]]] = {
     "ocr": {
         "tesseract": "extractors.ocr.tesseract:TesseractEngine",
         "rapidocr": "extractors.ocr.rapid:RapidOcrEngine",  # optional extra: ocr-rapid
+        "auto": "extractors.ocr.auto:AutoOcrEngine",  # rapidocr for receipt-shaped pages
     },
     "classify": {
         "rules": "extractors.classify:RulesClassifier",

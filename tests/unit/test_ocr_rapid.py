@@ -195,3 +195,43 @@ def test_orientation_is_left_alone_without_tesseract(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert RapidOcrEngine(Settings()).orientation(Image.new("L", (50, 80), 255)) == 0
+
+
+def test_auto_engine_reads_receipt_shaped_pages_with_rapidocr(monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from PIL import Image
+
+    from extractors.ocr.auto import AutoOcrEngine
+    from extractors.ocr.tesseract import TesseractEngine
+
+    engine = registry.create("ocr", "auto", Settings(ocr_engine="auto"))
+    assert isinstance(engine, AutoOcrEngine) and isinstance(engine, registry.OcrEngine)
+    engine._rapid_ok = True
+    assert isinstance(engine.engine_for(Image.new("L", (750, 1600))), RapidOcrEngine)  # receipt
+    assert isinstance(engine.engine_for(Image.new("L", (1700, 2400))), TesseractEngine)  # A4
+    assert isinstance(engine.engine_for(Image.new("L", (1700, 2200))), TesseractEngine)  # Letter
+    calls: list[str] = []
+    monkeypatch.setattr(RapidOcrEngine, "ocr", lambda self, img, page_number=1: calls.append("r"))
+    monkeypatch.setattr(TesseractEngine, "ocr", lambda self, img, page_number=1: calls.append("t"))
+    engine.ocr(Image.new("L", (500, 2000)), page_number=1)
+    engine.ocr(Image.new("L", (2000, 500)), page_number=1)
+    assert calls == ["r", "t"]
+
+
+def test_auto_engine_falls_back_to_tesseract_without_rapidocr(monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    import shutil
+    import sys
+
+    from PIL import Image
+
+    from extractors.ocr import rapid
+    from extractors.ocr.auto import AutoOcrEngine
+    from extractors.ocr.tesseract import TesseractEngine
+
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # import fails
+    monkeypatch.setattr(rapid, "_MODELS", {})
+    engine = AutoOcrEngine(Settings())
+    assert isinstance(engine.engine_for(Image.new("L", (500, 2000))), TesseractEngine)
+    if shutil.which("tesseract"):
+        assert "unavailable" in engine.version()
