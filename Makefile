@@ -10,18 +10,20 @@ export OMP_THREAD_LIMIT := 1
 
 .PHONY: setup system venv demo test test-all samples eval bench lint clean golden
 
-## setup: system packages (tesseract, poppler) + .venv with the docai console script
+## setup: system packages (tesseract, poppler, libGL for RapidOCR's OpenCV) + .venv with the docai console script
 setup: system venv
 
 system:
 	@if command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx deu \
-	    && tesseract --list-langs 2>/dev/null | grep -qx fra && command -v pdftoppm >/dev/null; then \
+	    && tesseract --list-langs 2>/dev/null | grep -qx fra && command -v pdftoppm >/dev/null \
+	    && ldconfig -p | grep -q 'libGL.so.1 ' && ldconfig -p | grep -q 'libgthread-2.0.so.0 '; then \
 	  echo "system packages: ok"; \
 	else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra poppler-utils; \
+	    tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra poppler-utils \
+	    libgl1 libglib2.0-0; \
 	fi
 
 venv: $(STAMP)

@@ -278,8 +278,10 @@ def _ocr_page(number: int, image: Image.Image, ocr: OcrEngine, settings: Setting
                  for wd in words]
         w, h = scale_to
     dpi = image.info.get("dpi")
+    chooser = getattr(ocr, "engine_for", None)  # an engine that picks one per page (``auto``)
+    engine = chooser(img).name if chooser is not None else ocr.name
     return Page(number=number, width=w, height=h, dpi=float(dpi[0]) if dpi else None,
-                words=words, text_source="ocr", engine=ocr.name, rotation=rotation)
+                words=words, text_source="ocr", engine=engine, rotation=rotation)
 
 
 Rasterizer = Callable[[object, float, float, Settings], "Image.Image"]

@@ -184,15 +184,26 @@ class Pipeline:
         )
 
 
-    @staticmethod
-    def _words_engine(doc: Document, ocr_version: str) -> str:
-        """Which engine produced the words: ``pdfium`` (text layer), the OCR engine, or both."""
+    def _words_engine(self, doc: Document, ocr_version: str) -> str:
+        """Which engines produced the words: ``pdfium`` (text layer) and/or the OCR engine(s)
+        that read pages (with ``--ocr-engine auto``, the one chosen for each page)."""
         used = []
         if any(p.text_source == "text_layer" for p in doc.pages):
             used.append("pdfium")
-        if any(p.text_source == "ocr" for p in doc.pages):
-            used.append(ocr_version)
+        for name in dict.fromkeys(p.engine for p in doc.pages if p.text_source == "ocr"):
+            used.append(ocr_version if not name or name == self.ocr.name
+                        else self._ocr_version_of(name, ocr_version))
         return "+".join(used) or "none"
+
+    def _ocr_version_of(self, name: str, fallback: str) -> str:
+        """Version of the registered OCR engine ``name`` (one that ``auto`` chose for a page)."""
+        cache: dict[str, str] = self.__dict__.setdefault("_ocr_versions", {})
+        if name not in cache:
+            try:
+                cache[name] = registry.create("ocr", name, self.settings).version()
+            except Exception:  # an unknown or broken engine: say what ran, not why
+                cache[name] = fallback
+        return cache[name]
 
 
 def _size(path: Path) -> int | None:

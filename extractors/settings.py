@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOCAI_", extra="forbid", validate_assignment=True)
 
     # engines
-    ocr_engine: str = "tesseract"
+    ocr_engine: str = Field("auto", description="auto: RapidOCR for receipt-shaped pages when "
+                            "installed, Tesseract otherwise; or tesseract, rapidocr")
     classify_engine: str = "rules"
     extract_engine: str = "rules"
     qa_engine: str = "rules"

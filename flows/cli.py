@@ -38,12 +38,12 @@ out_console = Console()
 # Options shared by every command that runs the pipeline.
 LangOpt = Annotated[str | None, typer.Option(
     "--lang", help="Tesseract language(s): auto (default: eng+deu+fra, those installed), eng, eng+deu …")]
-DpiOpt = Annotated[int, typer.Option("--dpi", help="Render resolution for scanned PDF pages.")]
-OcrOpt = Annotated[str, typer.Option("--ocr-engine", help="OCR engine name (see `docai engines`).")]
-ClsOpt = Annotated[str, typer.Option("--classify-engine", help="Document-type engine name.")]
-ExtOpt = Annotated[str, typer.Option("--extract-engine", help="Field extraction engine name.")]
+DpiOpt = Annotated[int | None, typer.Option("--dpi", help="Render resolution for scanned PDF pages [default: 300].")]
+OcrOpt = Annotated[str | None, typer.Option("--ocr-engine", help="OCR engine (see `docai engines`) [default: auto: RapidOCR for receipt-shaped pages, Tesseract otherwise].")]
+ClsOpt = Annotated[str | None, typer.Option("--classify-engine", help="Document-type engine name [default: rules].")]
+ExtOpt = Annotated[str | None, typer.Option("--extract-engine", help="Field extraction engine name [default: rules].")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Hub id or local dir for a model engine.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N (model engines).")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N (model engines) [default: cpu].")]
 
 
 def settings_from_options(**options: Any) -> Any:
@@ -109,12 +109,12 @@ def process(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     workers: Annotated[int | None, typer.Option("--workers", "-j", help="Documents processed at once (default: CPU cores).")] = None,
     lang: LangOpt = None,
-    dpi: DpiOpt = 300,
-    ocr_engine: OcrOpt = "tesseract",
-    classify_engine: ClsOpt = "rules",
-    extract_engine: ExtOpt = "rules",
+    dpi: DpiOpt = None,
+    ocr_engine: OcrOpt = None,
+    classify_engine: ClsOpt = None,
+    extract_engine: ExtOpt = None,
     model: ModelOpt = None,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Pages per model batch (model engines).")] = None,
     precision: Annotated[str | None, typer.Option("--precision", help="auto, fp32, fp16 or bf16 (model engines on CUDA).")] = None,
     strict_pages: Annotated[bool, typer.Option("--strict-pages", help="Fail a document when any page fails (default: partial).")] = False,
