@@ -396,10 +396,14 @@ def _fragments(words: list[Word], lines: list[list[int]], model: dict[str, Any],
                blocks: Sequence[int] | None = None) -> list[Fragment]:
     thr = model["thresholds"]["join"]
     out: list[Fragment] = []
+    # one model call for every gap of the page (per line it was most of the page's time)
+    feats = [join_features([words[i] for i in ids], model.get("lexicon"))
+             for ids in lines if len(ids) > 1]
+    probs = predict(model["join"], np.concatenate(feats))[:, 0] if feats else np.zeros(0)
+    at = 0
     for li, ids in enumerate(lines):
-        ws = [words[i] for i in ids]
-        p = (predict(model["join"], join_features(ws, model.get("lexicon")))[:, 0] if len(ws) > 1
-             else np.zeros(0))
+        p = probs[at:at + len(ids) - 1] if len(ids) > 1 else np.zeros(0)
+        at += max(0, len(ids) - 1)
         blk = blocks[li] if blocks is not None else -1
         cur = [ids[0]]
         for k in range(1, len(ids)):
