@@ -323,56 +323,67 @@ def _pdf_pages(pre: Preflight, settings: Settings, ocr: OcrEngine | None,
                rasterize: Rasterizer) -> Iterator[Page]:
     import pypdfium2 as pdfium
 
+    from extractors.preflight import PDFIUM_LOCK
+
+    with PDFIUM_LOCK:  # pdfium is not thread-safe; the lock is never held during OCR or a yield
+        try:
+            pdf = pdfium.PdfDocument(str(pre.path))
+        except pdfium.PdfiumError as exc:
+            raise InputRejected("the PDF cannot be parsed", reason="corrupt_pdf",
+                                stage="pages") from exc
+        n_pages = len(pdf)
     try:
-        pdf = pdfium.PdfDocument(str(pre.path))
-    except pdfium.PdfiumError as exc:
-        raise InputRejected("the PDF cannot be parsed", reason="corrupt_pdf", stage="pages") from exc
-    try:
-        for index in range(len(pdf)):
+        for index in range(n_pages):
             number = index + 1
-            try:
-                page = pdf[index]
-            except pdfium.PdfiumError as exc:
-                yield _failed(number, PageError("page cannot be loaded", reason="render_failed"))
-                del exc
+            out: Page | None = None
+            image = None
+            words: list[Word] = []
+            hidden = 0.0
+            with PDFIUM_LOCK:
+                try:
+                    page = pdf[index]
+                except pdfium.PdfiumError:
+                    out = _failed(number, PageError("page cannot be loaded", reason="render_failed"))
+                else:
+                    try:
+                        w_pt, h_pt = page.get_size()
+                        words = pdf_text_words(page, w_pt, h_pt, settings.dpi)
+                        hidden = _hidden_text_share(page) if words else 0.0
+                        if _usable_text(words, settings.min_text_chars) and hidden < 0.5:
+                            scale = settings.dpi / 72.0
+                            out = Page(number=number, width=w_pt * scale, height=h_pt * scale,
+                                       dpi=float(settings.dpi), words=words,
+                                       text_source="text_layer", engine="pdfium")
+                        elif ocr is None:
+                            out = Page(number=number, width=w_pt, height=h_pt, text_source="none")
+                        else:
+                            try:
+                                image = rasterize(page, w_pt, h_pt, settings)
+                            except PageError as exc:
+                                out = _failed(number, exc)
+                            except Exception as exc:  # pdfium render errors: this page only
+                                out = _failed(number, PageError(
+                                    f"render failed: {type(exc).__name__}", reason="render_failed"))
+                    finally:
+                        page.close()
+            if out is not None or image is None or ocr is None:
+                if out is not None:
+                    yield out
                 continue
             try:
-                w_pt, h_pt = page.get_size()
-                words = pdf_text_words(page, w_pt, h_pt, settings.dpi)
-                hidden = _hidden_text_share(page) if words else 0.0
-                if _usable_text(words, settings.min_text_chars) and hidden < 0.5:
-                    scale = settings.dpi / 72.0
-                    yield Page(number=number, width=w_pt * scale, height=h_pt * scale,
-                               dpi=float(settings.dpi), words=words, text_source="text_layer",
-                               engine="pdfium")
-                    continue
-                if ocr is None:
-                    yield Page(number=number, width=w_pt, height=h_pt, text_source="none")
-                    continue
-                try:
-                    image = rasterize(page, w_pt, h_pt, settings)
-                except PageError as exc:
-                    yield _failed(number, exc)
-                    continue
-                except Exception as exc:  # pdfium render errors: this page only
-                    yield _failed(number, PageError(f"render failed: {type(exc).__name__}",
-                                                    reason="render_failed"))
-                    continue
-                try:
-                    ocr_page = _ocr_page(number, image, ocr, settings)
-                    if hidden >= 0.5 and _usable_text(words, settings.min_text_chars):
-                        # an invisible/white text layer: trust the image, flag disagreement
-                        ocr_page.error = ("hidden_text_mismatch"
-                                          if _overlap(words, ocr_page.words) < 0.5 else None)
-                    yield ocr_page
-                except PageError as exc:
-                    yield _failed(number, exc)
-                finally:
-                    image.close()
+                ocr_page = _ocr_page(number, image, ocr, settings)
+                if hidden >= 0.5 and _usable_text(words, settings.min_text_chars):
+                    # an invisible/white text layer: trust the image, flag disagreement
+                    ocr_page.error = ("hidden_text_mismatch"
+                                      if _overlap(words, ocr_page.words) < 0.5 else None)
+                yield ocr_page
+            except PageError as exc:
+                yield _failed(number, exc)
             finally:
-                page.close()
+                image.close()
     finally:
-        pdf.close()
+        with PDFIUM_LOCK:
+            pdf.close()
 
 
 def _image_pages(pre: Preflight, settings: Settings, ocr: OcrEngine | None) -> Iterator[Page]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,6 +136,11 @@ def _pdf_structure(path: Path, size: int) -> tuple[bool, bool]:
     return complete, head.startswith(b"xref") or bool(re.match(rb"\d+\s+\d+\s+obj", head))
 
 
+PDFIUM_LOCK = threading.RLock()
+"""Serialises every pdfium call of this process: PDFium is not thread-safe, and documents are read
+in threads (``--isolation none``, ``docai eval``). Never held while OCR runs."""
+
+
 def _pdf(path: Path, size: int, digest: str, settings: Settings) -> Preflight:
     import pypdfium2 as pdfium
 
@@ -143,29 +149,30 @@ def _pdf(path: Path, size: int, digest: str, settings: Settings) -> Preflight:
         raise InputRejected("the PDF is truncated (no end-of-file marker)", reason="corrupt_pdf",
                             stage="preflight")
 
-    try:
-        pdf = pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as exc:
-        if getattr(exc, "err_code", None) == pdfium.raw.FPDF_ERR_PASSWORD:
-            raise InputRejected(
-                "the PDF is encrypted with a user password; decrypt it first "
-                "(e.g. `qpdf --password=PASSWORD --decrypt in.pdf out.pdf`) and run again",
-                reason="encrypted", stage="preflight",
-            ) from exc
-        raise InputRejected("the PDF cannot be parsed", reason="corrupt_pdf", stage="preflight") from exc
-    try:
-        n = len(pdf)
-        if n == 0:
-            raise InputRejected("the PDF has no pages", reason="corrupt_pdf", stage="preflight")
-        if n > settings.max_pages:
-            raise InputRejected(
-                f"{n} pages, over max_pages={settings.max_pages}",
-                reason="too_many_pages", stage="preflight",
-            )
-        sizes = [tuple(pdf.get_page_size(i)) for i in range(n)]
-        encrypted = bool(pdfium.raw.FPDF_GetSecurityHandlerRevision(pdf.raw) >= 0)
-    finally:
-        pdf.close()
+    with PDFIUM_LOCK:  # pdfium is not thread-safe: one call at a time per process
+        try:
+            pdf = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as exc:
+            if getattr(exc, "err_code", None) == pdfium.raw.FPDF_ERR_PASSWORD:
+                raise InputRejected(
+                    "the PDF is encrypted with a user password; decrypt it first "
+                    "(e.g. `qpdf --password=PASSWORD --decrypt in.pdf out.pdf`) and run again",
+                    reason="encrypted", stage="preflight",
+                ) from exc
+            raise InputRejected("the PDF cannot be parsed", reason="corrupt_pdf", stage="preflight") from exc
+        try:
+            n = len(pdf)
+            if n == 0:
+                raise InputRejected("the PDF has no pages", reason="corrupt_pdf", stage="preflight")
+            if n > settings.max_pages:
+                raise InputRejected(
+                    f"{n} pages, over max_pages={settings.max_pages}",
+                    reason="too_many_pages", stage="preflight",
+                )
+            sizes = [tuple(pdf.get_page_size(i)) for i in range(n)]
+            encrypted = bool(pdfium.raw.FPDF_GetSecurityHandlerRevision(pdf.raw) >= 0)
+        finally:
+            pdf.close()
     warnings = () if xref_ok else ("repaired",)
     return Preflight(path, size, digest, "application/pdf", n, sizes,  # type: ignore[arg-type]
                      encrypted, warnings)
