@@ -179,7 +179,8 @@ class _Recorder(Calibrator):
 
 
 def collect(datasets: Sequence[str | Path], *, cache_dir: str | Path | None = None,
-            settings: Any = None) -> list[tuple[str, str, list[float], bool]]:
+            settings: Any = None, workers: int | None = None
+            ) -> list[tuple[str, str, list[float], bool]]:
     """Run the pipeline over labelled folders; ``(engine, field, features, exact)`` per field."""
     from extractors.eval_run import EvalRunner, default_cache_dir
     from extractors.evaluate import exact_match, load_dataset
@@ -188,23 +189,37 @@ def collect(datasets: Sequence[str | Path], *, cache_dir: str | Path | None = No
     runner.check()
     recorder = _Recorder()
     runner.pipeline.calibrator = recorder
+    examples = [ex for ds in datasets for ex in load_dataset(ds)]
+    results = runner.run(examples, workers=workers)
+    by_sha: dict[str, list[tuple[str, str, list[float]]]] = {}
+    for sha, engine, name, feats in recorder.rows:  # type: ignore[attr-defined]
+        by_sha.setdefault(sha, []).append((engine, name, feats))
     out: list[tuple[str, str, list[float], bool]] = []
-    for ds in datasets:
-        for ex in load_dataset(ds):
-            start = len(recorder.rows)  # type: ignore[attr-defined]
-            record, _ = runner.process(ex.path, ex.file)
-            gold = ex.fields or {}
-            for _sha, engine, name, feats in recorder.rows[start:]:  # type: ignore[attr-defined]
-                if name not in gold:
-                    continue  # not labelled here: cannot tell right from wrong
-                pred = record.fields[name].value if name in record.fields else None
-                out.append((engine, name, feats, exact_match(name, pred, gold[name])))
+    done: set[str] = set()
+    for ex, (_res, record) in zip(examples, results, strict=True):
+        if not record.sha256 or record.sha256 in done:
+            continue  # a failed document, or the same bytes twice
+        done.add(record.sha256)
+        gold = ex.fields or {}
+        for engine, name, feats in by_sha.get(record.sha256, []):
+            if name not in gold:
+                continue  # not labelled here: cannot tell right from wrong
+            pred = record.fields[name].value if name in record.fields else None
+            out.append((engine, name, feats, exact_match(name, pred, gold[name])))
     return out
 
 
 def fit(rows: Sequence[tuple[str, str, list[float], bool]], *, min_field: int = 150,
-        min_class: int = 15, l2: float = 1.0) -> dict[str, dict[str, list[float]]]:
-    """Weights per engine for each field with enough examples of both outcomes, and per kind."""
+        min_class: int = 15, min_class_kind: int = 5,
+        l2: float = 1.0) -> dict[str, dict[str, list[float]]]:
+    """Weights per engine for each field with enough examples of both outcomes, and per kind.
+
+    A field gets its own model with ``min_field`` examples and ``min_class`` of each outcome; a
+    kind (money, date, time, text) with ``min_class_kind`` of each (the L2 penalty keeps a kind
+    that is nearly always right close to its base rate). Chosen by 5-fold cross-validation on
+    sroie_train + gen_tune (2,314 fields): fields at ≥ 0.9 were 97.9 % right (1,047 of them),
+    ECE 0.078; with ``min_class_kind=15`` dates kept their raw scores (ECE 0.108).
+    """
     from extractors.evaluate import field_kind
 
     groups: dict[tuple[str, str], list[tuple[list[float], bool]]] = {}
@@ -214,8 +229,11 @@ def fit(rows: Sequence[tuple[str, str, list[float], bool]], *, min_field: int = 
     models: dict[str, dict[str, list[float]]] = {}
     for (engine, key), data in sorted(groups.items()):
         n_ok = sum(ok for _, ok in data)
-        enough = min(n_ok, len(data) - n_ok) >= min_class
-        if not enough or (not key.startswith("kind:") and len(data) < min_field):
+        fewest = min(n_ok, len(data) - n_ok)
+        if key.startswith("kind:"):
+            if fewest < min_class_kind:
+                continue
+        elif fewest < min_class or len(data) < min_field:
             continue
         models.setdefault(engine, {})[key] = fit_logistic([f for f, _ in data],
                                                           [ok for _, ok in data], l2=l2)
@@ -233,8 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--out", default=str(DEFAULT_PATH))
     f.add_argument("--cache", default=None, help="OCR cache folder (default: docai eval's)")
     f.add_argument("--l2", type=float, default=1.0)
+    f.add_argument("--workers", "-j", type=int, default=None, help="documents at once")
     args = ap.parse_args(argv)
-    rows = collect(args.datasets, cache_dir=args.cache)
+    rows = collect(args.datasets, cache_dir=args.cache, workers=args.workers)
     models = fit(rows, l2=args.l2)
     payload = {
         "features": list(FEATURES),

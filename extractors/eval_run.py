@@ -58,6 +58,7 @@ cache key (a new one costs one re-read, never a stale hit)."""
 _CODE_ROOTS = ("extractors", "schemas")
 _NOT_READING_CODE = (
     "extractors/fields/", "extractors/models/", "extractors/classify.py", "extractors/qa",
+    "extractors/calibrate.py",
     "extractors/export.py", "extractors/presets.py", "extractors/report.py",
     "extractors/evaluate.py", "extractors/eval_run.py", "extractors/semantic.py",
     "extractors/hooks.py", "extractors/registry.py", "extractors/errors.py",

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     strict_pages: bool = Field(False, description="fail the document when any page fails")
 
     # review
+    # calibrated P(right) below which a field sends its record to review (README: "Confidence")
     review_threshold: float = Field(0.5, ge=0.0, le=1.0)
 
     # batch
