@@ -24,19 +24,23 @@ N_SROIE = 10
 N_FUNSD = 3
 
 THRESHOLDS = {
-    # Measured 2025-11-21 at commit bfa69f8 (rules extractor + RulesClassifier, tesseract 5.3.0
-    # eng, default settings): total 0.5, transaction_date 0.8, merchant_name 0.6,
-    # merchant_address 0.1 (ANLS 0.7203), all fields 0.5 (ANLS 0.7625), doc type 1.0;
-    # FUNSD kv F1 0.0597, doc type 1.0. One document of slack per field (10 receipts = 0.1 each).
-    "sroie.total": 0.4,
-    "sroie.transaction_date": 0.7,
-    "sroie.merchant_name": 0.5,
+    # Re-set 2026-11-21 at commit 4c7c3f3 when the default OCR engine became ``auto`` (RapidOCR for
+    # receipt-shaped pages): on all 100 SROIE dev receipts that raised total 61 -> 85 %, date
+    # 66 -> 88 %, name 40 -> 50 %, all fields 48.2 -> 60.0 % (README), but on this 10-receipt
+    # subset the date went 0.8 -> 0.6 (sroie_000 read by RapidOCR has no date, sroie_031/035 are
+    # Tesseract pages as before) and address ANLS 0.7203 -> 0.6893. Measured then: total 0.7,
+    # transaction_date 0.6, merchant_name 0.7, merchant_address 0.1 (ANLS 0.6893), all fields
+    # 0.525 (ANLS 0.7888), doc type 1.0; FUNSD kv F1 0.1153, doc type 1.0. One document of slack
+    # per field (10 receipts = 0.1 each); previous thresholds (bfa69f8, tesseract eng) in git.
+    "sroie.total": 0.6,
+    "sroie.transaction_date": 0.5,
+    "sroie.merchant_name": 0.6,
     "sroie.merchant_address": 0.0,
-    "sroie.merchant_address.anls": 0.69,
-    "sroie.overall_exact": 0.45,
-    "sroie.overall_anls": 0.73,
+    "sroie.merchant_address.anls": 0.65,
+    "sroie.overall_exact": 0.475,
+    "sroie.overall_anls": 0.76,
     "sroie.doc_type": 0.9,
-    "funsd.kv_f1": 0.04,
+    "funsd.kv_f1": 0.08,
     "funsd.doc_type": 0.95,
 }
 
