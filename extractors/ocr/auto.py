@@ -47,7 +47,18 @@ class AutoOcrEngine:
         self.rapid = RapidOcrEngine(self.settings)
         self._rapid_ok: bool | None = None
 
+    def _rapid_importable(self) -> bool:
+        """Whether the optional package imports (cheap: its models load on the first receipt page)."""
+        if self._rapid_ok is not None:
+            return self._rapid_ok
+        try:
+            import rapidocr_onnxruntime  # noqa: F401
+        except Exception:  # ImportError, or OpenCV without libGL
+            return False
+        return True
+
     def _rapid_available(self) -> bool:
+        """RapidOCR can run (loads its models once, on the first receipt-shaped page)."""
         if self._rapid_ok is None:
             try:
                 self.rapid.check()
@@ -60,13 +71,16 @@ class AutoOcrEngine:
 
     def version(self) -> str:
         """Both engines' versions and the rule between them."""
-        rapid = self.rapid.version() if self._rapid_available() else "unavailable"
+        rapid = self.rapid.version() if self._rapid_importable() else "unavailable"
         return (f"auto (h/w > {RECEIPT_RATIO:g}: {rapid}; otherwise {self.tesseract.version()})")
 
     def check(self) -> None:
-        """Tesseract is required; RapidOCR is used when it can run."""
+        """Tesseract is required; RapidOCR is used when it can run. Its models (~1 GB resident)
+        load on the first receipt-shaped page, not here: a batch of native PDFs or A4 scans never
+        loads them."""
         self.tesseract.check()
-        self._rapid_available()
+        if not self._rapid_importable():
+            log.warning("ocr auto: RapidOCR is not installed; every page goes to Tesseract")
 
     def orientation(self, image: Image.Image) -> int:
         """Tesseract's orientation detection."""
