@@ -29,7 +29,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["early_api_server", "profile_api_url"]
+__all__ = ["early_api_server", "free_port", "profile_api_url", "wait_healthy"]
 
 log = logging.getLogger("docai.prefect")
 
@@ -66,10 +66,27 @@ def _server_command(port: int) -> list[str] | None:
             "--port", str(port), "--log-level", "error", "--lifespan", "on"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free local TCP port."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float,
+                 poll_s: float = 0.05) -> None:
+    """Wait until the API at ``url`` answers its health check.
+
+    Raises:
+        TimeoutError: the server exited or did not answer within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not _healthy(url):
+        if proc.poll() is not None:
+            raise TimeoutError("the server exited")
+        if time.monotonic() > deadline:
+            raise TimeoutError("no answer from the server")
+        time.sleep(poll_s)
 
 
 def _healthy(url: str) -> bool:
@@ -93,7 +110,7 @@ def early_api_server(enabled: bool = True) -> Iterator[Callable[[], None]]:
     """
     cmd = None
     if enabled and profile_api_url() is None:
-        port = _free_port()
+        port = free_port()
         cmd = _server_command(port)
     if cmd is None:
         yield lambda: None
@@ -110,12 +127,11 @@ def early_api_server(enabled: bool = True) -> Iterator[Callable[[], None]]:
 
         if get_current_settings().api.url:  # configured in a way the pre-check did not see
             return
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.warning("the early Prefect API server did not start; Prefect starts its own")
-                return
-            time.sleep(0.05)
+        try:
+            wait_healthy(url, proc, STARTUP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the early Prefect API server did not start; Prefect starts its own")
+            return
         stack.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
         os.environ["PREFECT_API_URL"] = url  # worker processes and subprocesses
         stack.callback(os.environ.pop, "PREFECT_API_URL", None)

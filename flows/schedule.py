@@ -30,10 +30,8 @@ import contextlib
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -192,10 +190,9 @@ def local_server(*, startup_timeout_s: float = 180.0,
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from extractors.errors import DependencyMissing
+    from flows.api_server import free_port, wait_healthy
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     exe = Path(sys.executable).with_name("prefect")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "prefect"]
     cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(port)]
@@ -204,7 +201,7 @@ def local_server(*, startup_timeout_s: float = 180.0,
     proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/api"
     try:
-        _wait_healthy(url, proc, startup_timeout_s)
+        wait_healthy(url, proc, startup_timeout_s, poll_s=0.5)
         logging.getLogger("docai.schedule").warning(
             "PREFECT_API_URL is not set: started a local Prefect server for this process "
             "(UI: http://127.0.0.1:%d)", port)
@@ -226,23 +223,6 @@ def local_server(*, startup_timeout_s: float = 180.0,
             proc.kill()
         if log_path:
             sink.close()  # type: ignore[union-attr]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise TimeoutError("the server exited")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:  # noqa: S310
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError("no answer from the server")
 
 
 def serve_jobs(jobs: Sequence[Job], *, limit: int | None = None) -> None:
