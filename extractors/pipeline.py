@@ -75,6 +75,7 @@ class Pipeline:
         from extractors.calibrate import default_calibrator
 
         self.calibrator = default_calibrator()
+        self._ocr_versions: dict[str, str] = {}  # versions of engines ``auto`` chose per page
 
     def check(self) -> None:
         """Fail fast when a dependency is missing (raises ``DependencyMissing``)."""
@@ -197,13 +198,12 @@ class Pipeline:
 
     def _ocr_version_of(self, name: str, fallback: str) -> str:
         """Version of the registered OCR engine ``name`` (one that ``auto`` chose for a page)."""
-        cache: dict[str, str] = self.__dict__.setdefault("_ocr_versions", {})
-        if name not in cache:
+        if name not in self._ocr_versions:
             try:
-                cache[name] = registry.create("ocr", name, self.settings).version()
+                self._ocr_versions[name] = registry.create("ocr", name, self.settings).version()
             except Exception:  # an unknown or broken engine: say what ran, not why
-                cache[name] = fallback
-        return cache[name]
+                self._ocr_versions[name] = fallback
+        return self._ocr_versions[name]
 
 
 def _size(path: Path) -> int | None:
