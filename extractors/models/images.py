@@ -72,17 +72,20 @@ def page_image(doc: Document, page: Page, *, dpi: float = 150.0, max_side: int =
 def _render_pdf(path: Path, number: int, dpi: float, max_side: int) -> Image.Image:
     import pypdfium2 as pdfium
 
-    pdf = pdfium.PdfDocument(str(path))
-    try:
-        pg = pdf[number - 1]
+    from extractors.preflight import PDFIUM_LOCK
+
+    with PDFIUM_LOCK:  # pdfium is not thread-safe (model engines render from worker threads)
+        pdf = pdfium.PdfDocument(str(path))
         try:
-            w_pt, h_pt = pg.get_size()
-            scale = min(dpi / 72.0, max_side / max(w_pt, h_pt, 1.0))
-            return pg.render(scale=scale).to_pil().convert("RGB")  # type: ignore[no-any-return]
+            pg = pdf[number - 1]
+            try:
+                w_pt, h_pt = pg.get_size()
+                scale = min(dpi / 72.0, max_side / max(w_pt, h_pt, 1.0))
+                return pg.render(scale=scale).to_pil().convert("RGB")  # type: ignore[no-any-return]
+            finally:
+                pg.close()
         finally:
-            pg.close()
-    finally:
-        pdf.close()
+            pdf.close()
 
 
 def _image_frame(path: Path, number: int, max_side: int) -> Image.Image:
