@@ -162,7 +162,7 @@ LABELS: dict[str, list[tuple[str, float]]] = {
         ("total before tax", 0.9), ("amount excl", 0.8), ("net amount", 0.7), ("gross amount", 0.6),
         ("total sales excl", 0.9), ("zwischensumme", 1.0), ("nettobetrag", 1.0), ("netto", 0.7),
         ("summe netto", 1.0), ("gesamt netto", 1.0), ("warenwert", 0.8), ("sous-total", 1.0),
-        ("sub-total", 1.0), ("montant ht", 1.0),
+        ("sub-total", 1.0),
         ("sous total", 1.0), ("total ht", 1.0), ("montant ht", 1.0), ("total hors taxes", 1.0),
     ],
     "tax_total": [
