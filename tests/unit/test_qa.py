@@ -230,6 +230,12 @@ class FakeExtractor:
         return self.extraction
 
 
+def qa_on_fields(fields: dict[str, Field]) -> RulesQA:
+    """The rules QA over a fixed extraction (no classifier, no semantic matching)."""
+    return RulesQA(None, classifier=False, use_semantic=False,
+                   extractor=FakeExtractor(Extraction(fields=fields)))
+
+
 class FakeClassifier:
     name = "fake"
 
@@ -424,8 +430,7 @@ def test_amount_due_prefers_its_own_label_over_the_total_fallback(form_doc):
     doc = doc_of(page_of([("Total: 1,626.57", 500, 600), ("Deposit paid: 487.97", 500, 640),
                           ("Amount Due: 1,138.60", 500, 680)]))
     total = Field(value="1626.57", text="1,626.57", confidence=0.95, page=1, bbox=[1, 2, 3, 4])
-    qa = RulesQA(None, classifier=False, use_semantic=False,
-                 extractor=FakeExtractor(Extraction(fields={"total": total})))
+    qa = qa_on_fields({"total": total})
     assert qa.answer(doc, "What is the amount due?")[0].answer == "1138.60"
     assert qa.answer(doc, "What is the total?")[0].answer == "1626.57"
 
@@ -462,12 +467,10 @@ def test_glued_currency_answers_as_printed_from_fields_and_layout(form_doc, layo
     doc = doc_of(page_of([("CAFE X", 60, 60), ("TOTAL: $8.20", 60, 400)]))
     assert layout_qa.answer(doc, "What is the total?")[0].answer == "$8.20"
     total = Field(value="8.20", text="$8.20", confidence=0.9, page=1, bbox=[1, 2, 3, 4])
-    qa = RulesQA(None, classifier=False, use_semantic=False,
-                 extractor=FakeExtractor(Extraction(fields={"total": total})))
+    qa = qa_on_fields({"total": total})
     assert qa.answer(doc, "What is the total?")[0].answer == "$8.20"
     spaced = Field(value="8.20", text="RM 8.20", confidence=0.9, page=1, bbox=[1, 2, 3, 4])
-    qa = RulesQA(None, classifier=False, use_semantic=False,
-                 extractor=FakeExtractor(Extraction(fields={"total": spaced})))
+    qa = qa_on_fields({"total": spaced})
     assert qa.answer(doc, "What is the total?")[0].answer == "8.20"
 
 
@@ -499,8 +502,7 @@ def test_field_date_glued_inside_a_code_loses_to_a_clean_date(form_doc):
                     ("12-01-19 21:13 CASHIER", 60, 500)])
     bad = Field(value="2015-07-03", text="3-7 - 15", confidence=0.43, page=1,
                 bbox=list(box_of(page, "HCO3-7")[:2]) + list(box_of(page, "15")[2:]))
-    qa = RulesQA(None, classifier=False, use_semantic=False,
-                 extractor=FakeExtractor(Extraction(fields={"transaction_date": bad})))
+    qa = qa_on_fields({"transaction_date": bad})
     answers = qa.answer(doc_of(page), "What is the date?", top_k=2)
     assert [a.answer for a in answers] == ["12-01-19", "3-7 - 15"]
 
@@ -524,13 +526,11 @@ def test_totals_that_add_up_win_over_an_unsure_extractor():
     fields = {"total": Field(value="12503.54", text="12 503,54 €", confidence=0.38, page=1,
                              bbox=[500, 428, 700, 445]),
               "tax_total": Field(value="687.69", text="687,69 €", confidence=0.77, page=1)}
-    qa = RulesQA(None, classifier=False, use_semantic=False,
-                 extractor=FakeExtractor(Extraction(fields=fields)))
+    qa = qa_on_fields(fields)
     assert qa.answer(doc, "What is the total?")[0].answer == "13191.23"   # 12503.54 + 687.69
     # without a trusted tax amount nothing is added up: the extractor's total stands
     fields["tax_total"] = Field(value="687.69", text="687,69 €", confidence=0.2, page=1)
-    qa = RulesQA(None, classifier=False, use_semantic=False,
-                 extractor=FakeExtractor(Extraction(fields=fields)))
+    qa = qa_on_fields(fields)
     assert qa.answer(doc, "What is the total?")[0].answer == "12503.54"
 
 
@@ -541,8 +541,7 @@ def test_cash_rounding_does_not_make_the_unrounded_total_win():
     fields = {"total": Field(value="19.00", text="19.00", confidence=0.6, page=1,
                              bbox=[700, 514, 760, 531]),
               "tax_total": Field(value="1.08", text="1.08", confidence=0.72, page=1)}
-    qa = RulesQA(None, classifier=False, use_semantic=False,
-                 extractor=FakeExtractor(Extraction(fields=fields)))
+    qa = qa_on_fields(fields)
     assert qa.answer(doc, "What is the total?")[0].answer == "19.00"
 
 
@@ -589,6 +588,5 @@ def test_agreeing_labels_of_one_kind_do_not_outvote_the_extractor():
     doc = doc_of(page_of([("Total supplies: 18.54", 300, 500), ("Total excl: 18.54", 300, 540),
                           ("Total Payable: 33.80", 300, 700)]))
     total = Field(value="33.80", text="33.80", confidence=0.47, page=1, bbox=[1, 2, 3, 4])
-    qa = RulesQA(None, classifier=False, use_semantic=False,
-                 extractor=FakeExtractor(Extraction(fields={"total": total})))
+    qa = qa_on_fields({"total": total})
     assert qa.answer(doc, "What is the total?")[0].answer == "33.80"
