@@ -31,7 +31,7 @@ from rapidfuzz import fuzz
 
 from extractors.fields.kv import extract_key_values
 from extractors.fields.tables import header_columns, table_items
-from extractors.layout import estimate_skew
+from extractors.layout import estimate_skew, segment_words
 from extractors.registry import Extraction
 from schemas.document import Document, Page, Word, union_box
 from schemas.fields import Field, LineItem
@@ -539,26 +539,13 @@ class _Ctx:
             if not pos:
                 continue
             # extend to the contiguous run of words (a value can stick out of the label's column)
-            segs = _segments(o.words)
+            segs = segment_words(o.words, factor=1.5)
             keep = sorted({k for seg in segs if set(seg) & set(pos) for k in seg})
             out.append((o, keep))
             bottom = o.pbox[3]
             if len(out) >= max_lines:
                 break
         return out
-
-
-def _segments(words: Sequence[Word], factor: float = 1.5) -> list[list[int]]:
-    if not words:
-        return []
-    h = median([max(1.0, w.bbox[3] - w.bbox[1]) for w in words])
-    segs: list[list[int]] = [[0]]
-    for k in range(1, len(words)):
-        if words[k].bbox[0] - words[k - 1].bbox[2] > factor * h:
-            segs.append([k])
-        else:
-            segs[-1].append(k)
-    return segs
 
 
 def _decimal_comma(text: str) -> bool:
@@ -1019,7 +1006,7 @@ def _token_after(ctx: _Ctx, ln: _L, hit: LabelHit, kind: str) -> _Cand | None:
                 pos = [k for k in pos if o.text[max(o.starts[k], a): o.starts[k] + len(o.words[k].text)].strip(" :|")]
                 if not pos:
                     continue
-                segs = _segments([o.words[k] for k in pos])
+                segs = segment_words([o.words[k] for k in pos], factor=1.5)
                 if not segs:
                     continue
                 seg = [pos[i] for i in segs[0]]
@@ -1308,7 +1295,7 @@ def _name_segments(ctx: _Ctx, lines: list[_L]) -> list[_L]:
     letter-spaced "R E C H N U N G") and runs that are only labels ("Bill To:")."""
     out: list[_L] = []
     for ln in lines:
-        for seg in _segments(ln.words, 1.5):
+        for seg in segment_words(ln.words, factor=1.5):
             sub = _make_line(ln.page, ln.pno, ln.idx, [ln.words[k] for k in seg])
             t = sub.text.strip()
             toks = t.split()

@@ -34,7 +34,7 @@ from statistics import median
 
 from rapidfuzz import fuzz
 
-from extractors.layout import group_lines
+from extractors.layout import group_lines, segment_words
 from schemas.document import Page, Word, union_box
 from schemas.fields import Field, LineItem
 from schemas.normalize import NormalizationError, format_money, parse_money
@@ -199,13 +199,7 @@ def _rows(page: Page) -> list[_Row]:
 
 def _segments(words: Sequence[Word], h: float) -> list[list[Word]]:
     """Cells of a row: runs of words split at gaps wider than the text height."""
-    segs: list[list[Word]] = []
-    for w in words:
-        if segs and w.bbox[0] - segs[-1][-1].bbox[2] <= 1.0 * h:
-            segs[-1].append(w)
-        else:
-            segs.append([w])
-    return segs
+    return [[words[k] for k in seg] for seg in segment_words(words, gap=h)]
 
 
 _MONEYISH = re.compile(
