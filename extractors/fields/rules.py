@@ -400,14 +400,35 @@ _MONTH_NAMES = (
 )
 _MON = r"(?:" + _MONTH_NAMES + r")"
 _DATE = re.compile(
-    r"(?<![\d])(?:"
-    r"(?:19|20)\d{2}[./\-]\d{1,2}[./\-]\d{1,2}"
-    r"|\d{1,2}[./\-]\d{1,2}[./\-](?:\d{4}|\d{2})"
+    # not the tail of a longer run of numbers ("Tel. 05.22.95.66.66", "1.2.3.4")
+    r"(?<![\d])(?<!\d[./\-])(?:"
+    # numeric dates use one separator throughout ("11/3-21" is an item code, not a date)
+    r"(?:19|20)\d{2}(?P<s1>[./\-])\d{1,2}(?P=s1)\d{1,2}"
+    r"|\d{1,2}(?P<s2>[./\-])\d{1,2}(?P=s2)(?:\d{4}|\d{2})(?![./\-]\d)"
     r"|\d{1,2}(?:er|st|nd|rd|th)?(?:\.\s?|[\s/\-])?" + _MON + r"\.?[\s,./\-]{0,2}(?:\d{4}|\d{2})"
-    r"|" + _MON + r"\.?\s?\d{1,2}(?:st|nd|rd|th)?,?\s?\d{4}"
-    r")(?![\d])",
+    r"|" + _MON + r"\.?\s?\d{1,2}(?:st|nd|rd|th)?[,.]?\s?\d{4}"
+    # a time printed straight after the year without a space ("25/12/20188:13:39") still ends it
+    r")(?:(?![\d])|(?=\d{1,2}:\d{2}))",
     re.IGNORECASE,
 )
+_OCR_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_FUZZY_MON_DATE = re.compile(
+    r"(?<![\w])(?:(?P<d1>\d{1,2})[\s\-/.]{1,2}(?P<m1>[A-Za-z0-9]{3})\.?[\s\-/.,]{1,2}(?P<y1>(?:19|20)\d{2})"
+    r"|(?P<m2>[A-Za-z0-9]{3})\.?\s?(?P<d2>\d{1,2})[,.]?\s(?P<y2>(?:19|20)\d{2}))(?:(?!\d)|(?=\d{1,2}:\d{2}))"
+)
+_OCR_LETTERS = str.maketrans("0158", "olsb")
+
+
+def _ocr_month(token: str) -> str | None:
+    """A three-letter English month abbreviation read with one OCR slip ("N0Y", "0ct"): the only
+    month within one edit of the token once digits that look like letters are read as letters."""
+    t = token.lower().translate(_OCR_LETTERS)
+    if not t.isalpha() or sum(ch.isalpha() for ch in token) < 2:
+        return None
+    close = [m for m in _OCR_MONTHS if sum(a != b for a, b in zip(t, m, strict=True)) <= 1]
+    return close[0] if len(close) == 1 else None
+
+
 _COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
 _TIME = re.compile(r"(?<![\d:.])(\d{1,2}[:.]\s?\d{2}(?:[:.]\s?\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?)(?![\d:])")
 _PHONE = re.compile(r"\+?\(?\d[\d\s()./\-]{5,}\d")
@@ -726,6 +747,17 @@ def _money_fields(ctx: _Ctx, doc_type: str, item_sum: Decimal | None = None) -> 
             # the same amount printed again (totals are often repeated) is supporting evidence
             rep = sum(1 for o in totals if o is not c and o.amount == a)
             c.score += 0.1 * min(rep, 3)
+    if rounding is not None and rounding.amount is not None and 0 < abs(rounding.amount) < 1:
+        # cash rounding: two totals that differ by the printed adjustment; the one printed after
+        # the rounding line is what is paid ("Total incl. GST 31.02 / Rounding -0.02 / TOTAL 31.00")
+        r_at = (rounding.line.pno, rounding.line.pbox[1])
+        for c in totals:
+            if c.amount is None or (c.line.pno, c.line.pbox[1]) <= r_at:
+                continue
+            if any(o.amount is not None and (o.line.pno, o.line.pbox[1]) < r_at
+                   and abs(abs(c.amount - o.amount) - abs(rounding.amount)) < Decimal("0.006")
+                   for o in totals):
+                c.score += 0.6
     if cash and change and cash.amount is not None and change.amount is not None:
         target = cash.amount - abs(change.amount)
         if target > 0 and not any(c.amount == target for c in totals):
@@ -761,8 +793,6 @@ def _money_fields(ctx: _Ctx, doc_type: str, item_sum: Decimal | None = None) -> 
         due = _best(dues)
         if due is not None:
             out["amount_due"] = due.to_field()
-    if rounding is not None:
-        pass
     return out
 
 
@@ -867,9 +897,22 @@ def _dates_in(ctx: _Ctx, ln: _L, a: int, b: int, compact: bool = False) -> list[
             continue
         out.append((d, s, ln.span_words(*m.span())))
     if not out:
-        for m in re.finditer(r"(?<![\d.,])(\d{1,2}) ?[./\-] ?(\d{1,2}) ?[./\-] ?(\d{2,4})(?![\d.,])", ln.text[a:b]):
+        for m in _FUZZY_MON_DATE.finditer(ln.text, a, b):
+            day, mon, year = ((m.group("d1"), m.group("m1"), m.group("y1")) if m.group("m1")
+                              else (m.group("d2"), m.group("m2"), m.group("y2")))
+            name = _ocr_month(mon)
+            if name is None:
+                continue
             try:
-                d = parse_date(f"{m.group(1)}/{m.group(2)}/{m.group(3)}", dayfirst=ctx.dayfirst)
+                d = parse_date(f"{day} {name} {year}", dayfirst=ctx.dayfirst)
+            except NormalizationError:
+                continue
+            if 1980 <= d.year <= _MAX_YEAR:
+                out.append((d, m.group(0), ln.span_words(*m.span())))
+    if not out:
+        for m in re.finditer(r"(?<![\d.,])(\d{1,2})([./\-]) ?(\d{1,2})\2 ?(\d{2,4})(?![\d.,])", ln.text[a:b]):
+            try:
+                d = parse_date(f"{m.group(1)}/{m.group(3)}/{m.group(4)}", dayfirst=ctx.dayfirst)
             except NormalizationError:
                 continue
             if 1980 <= d.year <= _MAX_YEAR:
@@ -913,6 +956,8 @@ def _date_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
     due = _best(labelled["due_date"])
     inv = _best([c for c in labelled["invoice_date"] if not due or c.value != due.value or
                  c.line is not due.line])
+    # without a label: the first date in reading order, preferring one printed with a time of
+    # day (a receipt's transaction stamp) over dates in item codes or validity notes
     first: _Cand | None = None
     for ln in ctx.lines:
         ds = _dates_in(ctx, ln, 0, len(ln.text))
@@ -920,8 +965,11 @@ def _date_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             d, s, pos = ds[0]
             if due is not None and due.line is ln:
                 continue
-            first = _Cand("invoice_date", d.isoformat(), s, 0.6, ln, pos)
-            break
+            timed = _TIME.search(ln.text, ln.text.find(s) + len(s)) is not None
+            if first is None or timed:
+                first = _Cand("invoice_date", d.isoformat(), s, 0.6, ln, pos)
+            if timed:
+                break
     date = inv or first
     name = "transaction_date" if doc_type == "receipt" else "invoice_date"
     if date is not None:

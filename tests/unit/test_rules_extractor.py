@@ -226,3 +226,57 @@ def test_find_labels_tolerates_ocr_noise_and_prefers_longer_labels() -> None:
     assert [h.field for h in hits] == ["tax_total"]
     hits = find_labels("TOTAL: 12.00")
     assert [h.field for h in hits] == ["total"]
+
+
+def _receipt(rows):  # type: ignore[no-untyped-def]
+    vals, _ = _values(make_doc(make_page(rows)), "receipt")
+    return vals
+
+
+def test_cash_rounding_the_amount_after_the_rounding_line_is_the_total() -> None:
+    vals = _receipt([
+        (40, [(60, "KEDAI MAKAN SEDAP")]),
+        (300, [(60, "Total (Inclusive of GST):"), (540, "31.02")]),
+        (330, [(60, "Rounding Adj :"), (540, "-0.02")]),
+        (360, [(60, "TOTAL :"), (540, "31.00")]),
+        (400, [(60, "Thank you")]),
+    ])
+    assert vals["total"] == "31.00"
+    # a difference that is not the printed adjustment gives no such preference
+    vals = _receipt([
+        (40, [(60, "KEDAI MAKAN SEDAP")]),
+        (300, [(60, "Total (Inclusive of GST):"), (540, "31.02")]),
+        (330, [(60, "Rounding Adj :"), (540, "-0.05")]),
+        (360, [(60, "TOTAL :"), (540, "31.00")]),
+    ])
+    assert vals["total"] == "31.02"
+
+
+def test_unlabelled_dates_glued_time_ocr_month_and_number_runs() -> None:
+    # the time printed straight after the year (no space in the OCR text)
+    assert _receipt([(40, [(60, "SHOP")]), (100, [(60, "25/12/20188:13:39 PM")])])[
+        "transaction_date"] == "2018-12-25"
+    # a month name with an OCR slip ("N0Y" for NOV) in a day-month-year shape
+    assert _receipt([(40, [(60, "SHOP")]), (100, [(60, "01-N0Y-2017 11:20:04AM")])])[
+        "transaction_date"] == "2017-11-01"
+    assert _receipt([(40, [(60, "SHOP")]), (100, [(60, "0ct 3. 2016 12:16:25 PM")])])[
+        "transaction_date"] == "2016-10-03"
+    # an ambiguous slip ("Mat": MAR or MAY) is not guessed
+    assert "transaction_date" not in _receipt([(40, [(60, "SHOP")]), (100, [(60, "27 Mat 2018 18:46")])])
+    # a phone number's digit run and an item code with mixed separators are not dates
+    vals = _receipt([
+        (40, [(60, "SHOP")]),
+        (70, [(60, "Tel. : 05.22.95.66.66")]),
+        (100, [(60, "MI11/3-21 - 12/480")]),
+        (130, [(60, "Le 30/03/2018 a 12:36")]),
+    ])
+    assert vals["transaction_date"] == "2018-03-30"
+
+
+def test_unlabelled_date_prefers_the_one_printed_with_a_time() -> None:
+    vals = _receipt([
+        (40, [(60, "SHOP")]),
+        (70, [(60, "Valid till 31/12/2019")]),
+        (400, [(60, "16-03-18 13:49 SH01 B026")]),
+    ])
+    assert vals["transaction_date"] == "2018-03-16"
