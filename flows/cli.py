@@ -37,7 +37,7 @@ out_console = Console()
 
 # Options shared by every command that runs the pipeline.
 LangOpt = Annotated[str | None, typer.Option(
-    "--lang", help="Tesseract language(s): auto (default: eng+deu+fra, those installed), eng, eng+deu …")]
+    "--lang", help="Tesseract language(s): auto (default: deu+fra+eng, those installed), eng, eng+deu …")]
 DpiOpt = Annotated[int | None, typer.Option("--dpi", help="Render resolution for scanned PDF pages [default: 300].")]
 OcrOpt = Annotated[str | None, typer.Option("--ocr-engine", help="OCR engine (see `docai engines`) [default: auto: RapidOCR for receipt-shaped pages, Tesseract otherwise].")]
 ClsOpt = Annotated[str | None, typer.Option("--classify-engine", help="Document-type engine name [default: rules].")]

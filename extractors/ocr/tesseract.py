@@ -30,19 +30,22 @@ __all__ = ["AUTO_LANGS", "TesseractEngine", "resolve_lang", "tesseract_languages
 
 log = logging.getLogger("docai.ocr")
 
-AUTO_LANGS = ("eng", "deu", "fra")
-"""What ``lang="auto"`` reads with: English, German and French in one Tesseract pass (the
+AUTO_LANGS = ("deu", "fra", "eng")
+"""What ``lang="auto"`` reads with: German, French and English in one Tesseract pass (the
 languages the pipeline supports), limited to the models that are installed. Measured on 120
 generated scanned invoices (en/de/fr): German/French header fields 84.7 % -> 93.1 % exact against
-``eng`` alone, English ones 92.7 % -> 93.7 %, for about 1.5x Tesseract CPU per page (README)."""
+``eng`` alone, English ones 92.7 % -> 93.7 %, for about 1.5x Tesseract CPU per page (README).
+The order matters (Tesseract's first language leads): ``deu+fra+eng`` against ``eng+deu+fra`` on
+40 German/French scans of the tuning set (``gen_tune``) 93.2 % -> 94.1 % header fields exact
+(umlauts and accented capitals kept), on 40 English ones 95.4 % either way."""
 
 
 def resolve_lang(lang: str, installed: set[str]) -> str:
     """The ``-l`` argument for a ``lang`` setting: ``auto`` becomes the installed subset of
-    :data:`AUTO_LANGS` (``eng`` first); anything else is used as given.
+    :data:`AUTO_LANGS` in that order; anything else is used as given.
 
     >>> resolve_lang("auto", {"eng", "fra", "osd"}), resolve_lang("eng+deu", set())
-    ('eng+fra', 'eng+deu')
+    ('fra+eng', 'eng+deu')
     """
     if lang != "auto":
         return lang

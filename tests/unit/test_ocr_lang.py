@@ -24,8 +24,8 @@ def test_settings_lang_default_and_forms() -> None:
 
 
 def test_resolve_lang() -> None:
-    assert tess.resolve_lang("auto", {"eng", "deu", "fra", "osd"}) == "eng+deu+fra"
-    assert tess.resolve_lang("auto", {"fra", "eng"}) == "eng+fra"
+    assert tess.resolve_lang("auto", {"eng", "deu", "fra", "osd"}) == "deu+fra+eng"
+    assert tess.resolve_lang("auto", {"fra", "eng"}) == "fra+eng"
     assert tess.resolve_lang("auto", {"eng"}) == "eng"
     assert tess.resolve_lang("eng+spa", {"eng"}) == "eng+spa"  # explicit: as given
 
@@ -54,7 +54,7 @@ def test_auto_runs_tesseract_with_the_installed_languages(monkeypatch: pytest.Mo
     engine = tess.TesseractEngine(Settings())
     engine.ocr(Image.new("L", (40, 20), 255))
     cmd = _Proc.seen[-1]
-    assert cmd[cmd.index("-l") + 1] == "eng+deu+fra"
+    assert cmd[cmd.index("-l") + 1] == "deu+fra+eng"
     explicit = tess.TesseractEngine(Settings(lang="eng"))
     explicit.ocr(Image.new("L", (40, 20), 255))
     assert _Proc.seen[-1][_Proc.seen[-1].index("-l") + 1] == "eng"
