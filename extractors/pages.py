@@ -140,7 +140,9 @@ def render_pdf_page(page: object, width_pt: float, height_pt: float, settings: S
 
 
 def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image, tuple[int, int]]:
-    """Orientation from EXIF, greyscale, and upscaling of small scans.
+    """Orientation from EXIF, greyscale, light-on-dark regions inverted
+    (:func:`~extractors.ocr.preprocess.invert_dark_regions`, ``settings.invert_dark``), and
+    upscaling of small scans.
 
     By default a scan below ``settings.upscale_below_dpi`` is upscaled towards it (the DPI from the
     file, or guessed from the width; Lanczos, at most 3x). With ``settings.ocr_line_height`` set
@@ -156,7 +158,7 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
     from PIL import Image as PILImage
     from PIL import ImageOps
 
-    from extractors.ocr.preprocess import text_line_height, upscale_factor
+    from extractors.ocr.preprocess import invert_dark_regions, text_line_height, upscale_factor
 
     dpi_info = image.info.get("dpi")
     source = image.info.get(SOURCE_KEY)
@@ -170,6 +172,9 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
         img = img.convert("RGB") if img.mode in ("RGBA", "P", "CMYK", "LA") else img.convert("L")
     if img.mode == "RGB":
         img = img.convert("L")
+    inverted = invert_dark_regions(img) if settings.invert_dark else None
+    if inverted is not None:
+        img = inverted
     dpi = float(dpi_info[0]) if isinstance(dpi_info, tuple) and dpi_info[0] else None
     w, h = img.size
     factor = 1.0
@@ -192,7 +197,7 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
         img.info["dpi"] = (dpi, dpi)
     # Untouched page: the OCR engine may read the original file (no re-encoding, and Tesseract
     # reads a JPEG faster than the same pixels as PGM).
-    if source and not oriented and img.mode == mode_in and img.size == base_size:
+    if source and not oriented and inverted is None and img.mode == mode_in and img.size == base_size:
         img.info[SOURCE_KEY] = source
     else:
         img.info.pop(SOURCE_KEY, None)

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
                                  "shorter than this many px, e.g. 40 (0: by DPI only)")
     upscale_max: float = Field(4.0, ge=1.0, le=8.0,
                                description="largest upscaling factor for small scans")
+    invert_dark: bool = Field(True, description="read light-on-dark regions (coloured header bands, "
+                              "negative scans) as dark-on-light text")
 
     # limits
     max_file_bytes: int = Field(100 * 1024 * 1024, ge=1)

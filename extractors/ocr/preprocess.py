@@ -19,14 +19,10 @@ Measured (``prepare_for_ocr`` in :mod:`extractors.pages`, opt-in via ``ocr_line_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
+from PIL import Image, ImageFilter
 
-if TYPE_CHECKING:
-    from PIL import Image
-
-__all__ = ["otsu_threshold", "text_line_height", "upscale_factor"]
+__all__ = ["dark_regions", "invert_dark_regions", "otsu_threshold", "text_line_height", "upscale_factor"]
 
 
 def otsu_threshold(grey: np.ndarray) -> int:
@@ -98,3 +94,119 @@ def upscale_factor(line_height: float | None, *, target: float, cap: float,
         return 1.0
     factor = min(cap, target / line_height)
     return factor if factor > min_gain else 1.0
+
+
+DARK_FRACTION = 0.35
+"""A neighbourhood is dark background when fewer than this share of its pixels are light (> 127):
+white text on a dark band is mostly dark (10-25 % light), black text on paper mostly light (even
+bold headings stay above ~50 %)."""
+
+
+MIN_LIGHT = 0.02
+"""A dark rectangle is worth inverting only when at least this share of it is light (its text):
+solid blocks (logos, redaction bars, barcodes) are left alone."""
+
+
+def dark_regions(image: Image.Image, *, max_side: int = 400) -> list[tuple[int, int, int, int]]:
+    """Pixel boxes ``(x0, y0, x1, y1)`` of the page's dark-background rectangles (coloured header
+    bands, shaded totals rows, negative scans).
+
+    Decided on a shrunken copy (at most ``max_side`` px, cells of ``k`` px): a cell is dark when
+    fewer than :data:`DARK_FRACTION` of the pixels in its ~5x5-cell neighbourhood are light; a
+    morphological opening drops text strokes and a closing fills the light inside big letters.
+    Each connected dark area becomes its bounding box, grown one cell at a time while the strip
+    next to an edge is still mostly dark (a band's ends and thin shaded rows are cut short by the
+    neighbourhood test); boxes with nothing light in them (:data:`MIN_LIGHT`) are dropped and
+    overlapping ones merged.
+
+    >>> page = Image.new("L", (400, 300), 255)
+    >>> dark_regions(page)
+    []
+    >>> page.paste(20, (0, 0, 400, 100))
+    >>> dark_regions(page)  # solid: nothing to read in it
+    []
+    >>> page.paste(230, (100, 40, 300, 60))  # a light "word" in the band
+    >>> dark_regions(page)
+    [(0, 0, 400, 100)]
+    """
+    from scipy import ndimage
+
+    grey = image if image.mode == "L" else image.convert("L")
+    w, h = grey.size
+    k = max(1, -(-max(w, h) // max_side))  # ceil
+    light = grey.point(lambda v: 255 if v > 127 else 0)
+    small = light.reduce(k) if k > 1 else light
+    share = small.filter(ImageFilter.BoxBlur(2))
+    dark = share.point(lambda v: 255 if v < 255 * DARK_FRACTION else 0)
+    dark = dark.filter(ImageFilter.MinFilter(3)).filter(ImageFilter.MaxFilter(3))  # opening
+    if dark.getbbox() is None:
+        return []
+    dark = dark.filter(ImageFilter.MaxFilter(7)).filter(ImageFilter.MinFilter(7))  # closing
+    cells = np.asarray(small, dtype=np.float32) / 255.0  # light share per cell
+    labels, _ = ndimage.label(np.asarray(dark) > 0)
+    sh, sw = cells.shape
+    boxes: list[list[int]] = []
+    for sl in ndimage.find_objects(labels):
+        if sl is None:
+            continue
+        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        grew = True
+        while grew:
+            grew = False
+            if y0 > 0 and cells[y0 - 1, x0:x1].mean() < 0.5:
+                y0, grew = y0 - 1, True
+            if y1 < sh and cells[y1, x0:x1].mean() < 0.5:
+                y1, grew = y1 + 1, True
+            if x0 > 0 and cells[y0:y1, x0 - 1].mean() < 0.5:
+                x0, grew = x0 - 1, True
+            if x1 < sw and cells[y0:y1, x1].mean() < 0.5:
+                x1, grew = x1 + 1, True
+        if cells[y0:y1, x0:x1].mean() >= MIN_LIGHT:  # something light to read in it
+            boxes.append([x0, y0, x1, y1])
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted((x0 * k, y0 * k, min(w, x1 * k), min(h, y1 * k)) for x0, y0, x1, y1 in boxes)
+
+
+def invert_dark_regions(image: Image.Image, *, max_side: int = 400) -> Image.Image | None:
+    """The page with its light-on-dark rectangles (:func:`dark_regions`) turned into
+    dark-on-light text, or ``None`` when it has none.
+
+    Tesseract reads dark text on a light background; its own per-line inversion test misses most
+    of a white-on-colour band. Each rectangle is inverted, and its background, only as light as
+    the band was dark (a mid-blue band turns mid-grey, which a global threshold would make all
+    ink), is stretched back to white by the rectangle's median level.
+
+    >>> page = Image.new("L", (400, 300), 255)
+    >>> invert_dark_regions(page) is None
+    True
+    >>> page.paste(60, (0, 0, 400, 100))  # a dark band across the top
+    >>> page.paste(250, (100, 40, 300, 60))  # with something light printed on it
+    >>> out = invert_dark_regions(page)
+    >>> out.getpixel((50, 50)), out.getpixel((200, 50)) < 60, out.getpixel((200, 200))
+    (255, True, 255)
+    """
+    grey = image if image.mode == "L" else image.convert("L")
+    boxes = dark_regions(grey, max_side=max_side)
+    if not boxes:
+        return None
+    out = np.array(grey, dtype=np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        inv = 255.0 - out[y0:y1, x0:x1].astype(np.float32)
+        bg = max(float(np.median(inv)), 64.0)
+        out[y0:y1, x0:x1] = np.clip(inv * 255.0 / bg, 0, 255).astype(np.uint8)
+    result = Image.fromarray(out, mode="L")
+    if "dpi" in image.info:
+        result.info["dpi"] = image.info["dpi"]
+    return result
