@@ -261,7 +261,7 @@ def find_labels(text: str, line: int = 0, labels: Sequence[_Label] | None = None
         if lab.fuzzy:
             if lab.grams.isdisjoint(grams):
                 continue  # a fuzzy match within the threshold shares at least one trigram
-        elif lab.label[:2] not in low:
+        elif lab.label.split()[0][:2] not in low:  # "p o #" also matches "P.O. #"
             continue
         found = False
         for m in lab.regex.finditer(low):
@@ -1078,9 +1078,24 @@ def _vat_value(tokens: list[str]) -> str:
     inside the number joined), else the run as printed."""
     for n in range(1, len(tokens) + 1):
         joined = "".join(tokens[:n]).replace(".", "").upper()
+        fixed = _vat_digits(joined)
+        if fixed != joined and _VAT.match(fixed):
+            return fixed
         if _VAT.match(joined):
             return " ".join(tokens[:n]) if re.fullmatch(r"[A-Z]{2}", tokens[0]) else "".join(tokens[:n])
     return " ".join(tokens)
+
+
+def _vat_digits(vat: str) -> str:
+    """OCR's letter-for-digit slips after the country code of a VAT id: O -> 0, I -> 1 (the
+    French two-character key, which may hold letters, never uses O or I).
+
+    >>> _vat_digits("FRO2830873126"), _vat_digits("DE1O8145I96")
+    ('FR02830873126', 'DE108145196')
+    """
+    if len(vat) < 4 or not vat[:2].isalpha():
+        return vat
+    return vat[:2] + vat[2:].translate(str.maketrans("OI", "01"))
 
 
 def _fix_french_a(text: str) -> str:

@@ -132,6 +132,11 @@ def test_tax_ids_printed_in_groups_or_split_by_ocr() -> None:
         (1500, [(80, "USt-IdNr.: DE1 23456789"), (700, "4711")]),
     ]))
     assert g["vendor_tax_id"] == "DE123456789"
+    h = fields(make_page([
+        (80, [(80, "Dupont SARL")]),
+        (1500, [(80, "N° TVA : FRO2830873126")]),  # OCR read the key's 0 as O
+    ]))
+    assert h["vendor_tax_id"] == "FR02830873126"
 
 
 def test_ids_glued_to_their_prefix_and_long_dates_and_uk_postcode() -> None:
@@ -164,3 +169,13 @@ def test_receipt_points_balance_is_not_the_total() -> None:
         (450, [(80, "New Balance"), (-1120, "453")]),
     ])])
     assert RulesExtractor(None).extract(doc, "receipt").fields["total"].value == "41.95"
+
+
+def test_dotted_label_with_its_value_far_right_on_the_row() -> None:
+    f = fields(make_page([
+        (80, [(80, "Norton, Diaz and Rhodes")]),
+        (118, [(1140, "Invoice No: 2022-0810")]),
+        (151, [(1140, "P.O. #:"), (1710, "PO-85091")]),
+        (168, [(1140, "Due Date: 03/23/2022")]),
+    ]))
+    assert f["po_number"] == "PO-85091"
