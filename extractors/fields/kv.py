@@ -4,14 +4,19 @@ A page is read in four small learned steps, all on the OCR words and their boxes
 each a gradient-boosted tree ensemble walked with numpy, stored in ``kv_model.json``; a model may
 also carry a small token lexicon (how often a word is part of a labelled key, value or header on
 the training forms, as log-odds; :func:`lex_scores`), read by join and role when present
-(``train_kv --lexicon``; the committed model has none):
+(``train_kv --lexicon``; the committed model has one):
 
 1. **join** — two neighbouring words of a visual line belong to the same text entity or not
-   (gap, colon, case and digit changes, font-height change, OCR confidence);
+   (gap, colon, case and digit changes, font-height change, OCR confidence, and the page around
+   the gap: other lines starting a run of words at the right word's edge — a value column — or
+   ending one at the left word's, and whether the lines right above and below run through the
+   gap or leave a river of white, :func:`join_context_features`); dot and dash leaders run into a
+   word (``Tape--``) are cut out first, so their width reads as a gap;
 2. **role** — each run of joined words (a *fragment*) is a key, a value, a header or other
    (text shape, colon, casing, position, OCR confidence — handwriting and typed-in values read with
    lower confidence — and what lies left, right, above and below it);
-3. **merge** — a fragment continues the one right above it (multi-line values and keys);
+3. **merge** — a fragment continues the one right above it (multi-line values and keys; a line
+   ending in "of", "per", "&" … reads as open);
 4. **link** — a key entity and a candidate value entity form a pair (relative position, same row
    or below, distance ranks, both roles).
 
@@ -20,7 +25,7 @@ values, a value has one key — or, when the model's thresholds set ``second_key
 different directions: a table cell's row label and column header) and kept above thresholds chosen
 on cross-validated training forms.
 Keys are returned as printed, colon included ("Date:"); values without the underline and bracket
-residue OCR leaves around fill-in fields. A pair's ``confidence`` is the
+residue OCR leaves around fill-in fields, and without a tick box's mark read in front of them. A pair's ``confidence`` is the
 probability, calibrated on cross-validated training forms, that the pair is right (key and value
 text both within ANLS 0.8 of the labelled pair).
 
@@ -201,9 +206,14 @@ def _is_junk(text: str) -> bool:
     return bool(_JUNK_WORD.fullmatch(text)) and not re.fullmatch(r"[.,]", text)
 
 
+# a tick box read as a mark in front of its option: ``© OTHER``, ``() MEASURED``, ``☐ Yes``
+_BOX_MARK = re.compile(r"^(?:[©®•*□■☐☑☒✓✔✗✘°¢¥]|\(\s*\)|\[\s*\])\s+(?=\w)")
+
+
 def clean_value(text: str) -> str:
-    """A value without the underline/bracket residue OCR leaves around filled-in fields."""
-    return _EDGE_R.sub("", _EDGE_L.sub("", text)).strip()
+    """A value without the underline/bracket residue OCR leaves around filled-in fields, and
+    without a tick box's mark in front of it."""
+    return _EDGE_R.sub("", _BOX_MARK.sub("", _EDGE_L.sub("", text))).strip()
 
 
 def clean_key(text: str) -> str:
@@ -225,14 +235,28 @@ def _upper_ratio(text: str) -> float:
 _CHAR_W = 0.62  # a character's width, as a share of the word box height (typical print)
 
 
+# fill-in rules and dot/dash leaders run into a word: ``AGENCY____``, ``Tape--``, ``Circumference--~``
+_LEADER = re.compile(r"(?:_|[-~—–=·…+*.]{2,})+")
+
+
 def _split_rules(w: Word, page: Page) -> list[Word]:
-    """``AGENCY____`` / ``No.__533__`` (text run into a fill-in rule) → the text parts alone, each
-    with a box estimated from its position in the word (text runs anchored at the word's ends)."""
-    if "_" not in w.text:
+    """``AGENCY____`` / ``No.__533__`` / ``Tape--`` (text run into a fill-in rule or a leader) → the
+    text parts alone, each with a box estimated from its position in the word (text runs anchored
+    at the word's ends)."""
+    if "_" not in w.text and not _LEADER.search(w.text):
         return [w]
-    parts = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[^_]+", w.text)]
+    parts, at = [], 0
+    for m in _LEADER.finditer(w.text):
+        if m.start() > at:
+            parts.append((at, m.start(), w.text[at:m.start()]))
+        at = m.end()
+    if at < len(w.text):
+        parts.append((at, len(w.text), w.text[at:]))
+    parts = [(a, b, t) for a, b, t in parts if t.strip()]
     if not parts:
         return []
+    if len(parts) == 1 and parts[0][2] == w.text:
+        return [w]
     x0, y0, x1, y1 = w.bbox
     n = len(w.text)
     char_w = _CHAR_W * max(1.0, y1 - y0)
@@ -387,6 +411,69 @@ def join_features(ws: Sequence[Word], lex: dict[str, tuple[float, ...]] | None =
     return np.asarray(rows, dtype=np.float64).reshape(n - 1, width)
 
 
+JOIN_CTX_FEATURES = ("r_align", "l_align", "gap_cover", "gap_lines")  # the page around the gap
+_ALIGN_DY = 25.0  # lines within this many line heights count for column alignment
+_COVER_DY = 3.0  # ... and within this many for the whitespace river through a gap
+
+
+def join_context_features(words: Sequence[Word], lines: Sequence[Sequence[int]]) -> np.ndarray:
+    """Page context of each junction of every line with two or more words (lines in order, then
+    left to right), shape ``(n, 4)``: how many other lines nearby start a run of words at the
+    right word's left edge (a value column) and end one at the left word's right edge (a column of
+    labels), how many words of the lines right above and below cover the middle of the gap, and
+    how many of those lines reach across it (a gap inside a paragraph is covered; a gap between
+    table columns is a river of white)."""
+    n_junctions = sum(max(0, len(ids) - 1) for ids in lines)
+    if n_junctions == 0:
+        return np.zeros((0, len(JOIN_CTX_FEATURES)))
+    n = len(words)
+    box = np.asarray([w.bbox for w in words], dtype=np.float64).reshape(n, 4)
+    x0, y0, x1, y1 = box.T
+    yc = (y0 + y1) / 2
+    h = float(np.median(np.maximum(1.0, y1 - y0)))
+    line_of = np.full(n, -1)
+    starts = np.zeros(n, dtype=bool)
+    ends = np.zeros(n, dtype=bool)
+    lo = np.full(len(lines), np.inf)
+    hi = np.full(len(lines), -np.inf)
+    for li, ids in enumerate(lines):
+        for k, i in enumerate(ids):
+            line_of[i] = li
+            starts[i] = k == 0 or x0[i] - x1[ids[k - 1]] > h
+            ends[i] = k == len(ids) - 1 or x0[ids[k + 1]] - x1[i] > h
+        if ids:
+            lo[li], hi[li] = x0[ids].min(), x1[ids].max()
+    line_yc = np.asarray([float(np.mean(yc[ids])) if ids else 0.0 for ids in lines])
+    rows = []
+    for li, ids in enumerate(lines):
+        if len(ids) < 2:
+            continue
+        other = line_of != li
+        near = other & (np.abs(yc - line_yc[li]) <= _ALIGN_DY * h)
+        close = other & (np.abs(yc - line_yc[li]) <= _COVER_DY * h)
+        close_lines = [lj for lj in range(len(lines)) if lj != li and abs(line_yc[lj] - line_yc[li]) <= _COVER_DY * h]
+        for k in range(len(ids) - 1):
+            a, b = ids[k], ids[k + 1]
+            r_al = len(set(line_of[near & starts & (np.abs(x0 - x0[b]) <= 0.5 * h)].tolist()))
+            l_al = len(set(line_of[near & ends & (np.abs(x1 - x1[a]) <= 0.5 * h)].tolist()))
+            mid = (x1[a] + x0[b]) / 2
+            cover = int((close & (x0 <= mid) & (x1 >= mid)).sum())
+            across = sum(1 for lj in close_lines if lo[lj] < mid < hi[lj])
+            rows.append([math.log1p(r_al), math.log1p(l_al), float(min(cover, 6)), float(min(across, 6))])
+    return np.asarray(rows, dtype=np.float64).reshape(n_junctions, len(JOIN_CTX_FEATURES))
+
+
+def page_join_features(words: Sequence[Word], lines: Sequence[Sequence[int]],
+                       lex: dict[str, tuple[float, ...]] | None = None) -> np.ndarray:
+    """What the join model reads for every junction of the page (lines with two or more words, in
+    order): :func:`join_features` of each line, then :func:`join_context_features`."""
+    feats = [join_features([words[i] for i in ids], lex) for ids in lines if len(ids) > 1]
+    if not feats:
+        width = len(JOIN_FEATURES) + len(JOIN_CTX_FEATURES) + (len(JOIN_LEX_FEATURES) if lex is not None else 0)
+        return np.zeros((0, width))
+    return np.hstack([np.concatenate(feats), join_context_features(words, lines)])
+
+
 def _last_token(text: str) -> str:
     toks = lex_tokens(text)
     return toks[-1] if toks else ""
@@ -397,9 +484,8 @@ def _fragments(words: list[Word], lines: list[list[int]], model: dict[str, Any],
     thr = model["thresholds"]["join"]
     out: list[Fragment] = []
     # one model call for every gap of the page (per line it was most of the page's time)
-    feats = [join_features([words[i] for i in ids], model.get("lexicon"))
-             for ids in lines if len(ids) > 1]
-    probs = predict(model["join"], np.concatenate(feats))[:, 0] if feats else np.zeros(0)
+    x = page_join_features(words, lines, model.get("lexicon"))
+    probs = predict(model["join"], x)[:, 0] if len(x) else np.zeros(0)
     at = 0
     for li, ids in enumerate(lines):
         p = probs[at:at + len(ids) - 1] if len(ids) > 1 else np.zeros(0)
@@ -524,6 +610,12 @@ def role_features(frags: list[Fragment], page: Page, med_h: float,
     return np.asarray(rows, dtype=np.float64).reshape(len(frags), width)
 
 
+def fragment_roles(frags: list[Fragment], page: Page, med_h: float, nb: tuple[Any, ...],
+                   model: dict[str, Any]) -> np.ndarray:
+    """Role probabilities of each fragment (shape ``(n, 4)``, ``ROLES`` order)."""
+    return predict(model["role"], role_features(frags, page, med_h, nb, model.get("lexicon")))
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. merge
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +625,20 @@ MERGE_FEATURES = (
     "l_has_right", "l_left_key", "d_conf", "u_n", "l_n",
     "u_pk", "u_pv", "u_ph", "u_po", "l_pk", "l_pv", "l_ph", "l_po",
     "same_block", "rank_down", "rank_up", "n_down", "n_up", "u_hyphen", "l_paren", "mutual",
+    "l_colon", "dcx_h", "u_open",
 )
+# a line ending in one of these continues on the next (``NO. OF`` / ``STORES``)
+_OPEN_END = frozenset({"of", "to", "and", "the", "for", "per", "in", "on", "by", "with", "or", "a", "an",
+                       "at", "from", "&", "/", "-", "de", "der", "die", "das", "und", "von", "zu", "du",
+                       "la", "le", "les", "et", "des", "pour"})
+
+
+def _open_end(text: str) -> bool:
+    t = text.rstrip()
+    if t[-1:] in "-/&,":
+        return bool(t)
+    last = t.rsplit(None, 1)[-1].casefold() if t else ""
+    return last in _OPEN_END
 _MERGE_GAP = 3.0
 
 
@@ -590,6 +695,8 @@ def merge_features(frags: list[Fragment], pairs: list[tuple[int, int]], nb: tupl
             float(sorted(ups[j]).index((lo.y0 - u.y1, i))), float(len(downs[i])), float(len(ups[j])),
             float(u.text.endswith("-")), float(lo.text.startswith("(")),
             float(below[i] == j and above[j] == i),
+            float(lo.text.endswith(":")),
+            max(-20.0, min(20.0, ((lo.x0 + lo.x1) - (u.x0 + u.x1)) / (2 * h))), float(_open_end(u.text)),
         ])
     return np.asarray(rows, dtype=np.float64).reshape(len(pairs), len(MERGE_FEATURES))
 
@@ -795,7 +902,7 @@ def parse_page(page: Page, model: dict[str, Any]) -> PageParse:
     pp.med_h = float(median([max(1.0, w.bbox[3] - w.bbox[1]) for w in words]))
     frags = _fragments(words, lines, model, blocks)
     nb = _neighbours(frags)
-    probs = predict(model["role"], role_features(frags, page, pp.med_h, nb, model.get("lexicon")))
+    probs = fragment_roles(frags, page, pp.med_h, nb, model)
     for f, p in zip(frags, probs, strict=True):
         f.probs = p
     pp.fragments = frags

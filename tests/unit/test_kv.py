@@ -86,6 +86,60 @@ def test_glued_colon_and_fill_in_rule_are_split() -> None:
     assert ("Date:", "9/3/92") in pairs(doc)
 
 
+def test_dot_and_dash_leaders_are_cut_out_of_words() -> None:
+    page = Page(number=1, width=W, height=H)
+
+    def split(text: str) -> list[str]:
+        w = Word.from_pixels(text, (100, 100, 100 + CHAR_W * len(text), 111), page_width=W, page_height=H,
+                             confidence=0.9)
+        return [p.text for p in kv._split_rules(w, page)]
+
+    assert split("Tape--") == ["Tape"] and split("Circumference--~") == ["Circumference"]
+    assert split("Total.......$12.00") == ["Total", "$12.00"] and split("~-------+-~-") == []
+    assert split("No.__533__") == ["No.", "533"]
+    # ordinary words keep their single dots and hyphens
+    assert split("e-mail") == ["e-mail"] and split("U.S.A.") == ["U.S.A."] and split("9/3/92") == ["9/3/92"]
+    parts = kv._split_rules(Word.from_pixels("Tape--", (100, 100, 160, 111), page_width=W, page_height=H,
+                                             confidence=0.9), page)
+    assert parts[0].bbox[0] == 100 and parts[0].bbox[2] < 160  # the leader's width is now a gap
+
+
+def test_join_context_sees_columns_and_paragraphs() -> None:
+    def ws(rows: list[tuple[float, list[tuple[float, str]]]]) -> tuple[list[Word], list[list[int]]]:
+        words, lines = [], []
+        for y, runs in rows:
+            ids = []
+            for x, t in runs:
+                ids.append(len(words))
+                words.append(Word.from_pixels(t, (x, y, x + CHAR_W * len(t), y + LINE_H), page_width=W,
+                                              page_height=H, confidence=0.9))
+            lines.append(ids)
+        return words, lines
+
+    # a two-column table: the gap between label and value is a river of white, values align
+    table = ws([(100 + 16 * i, [(60, "Label"), (140, f"{i}00")]) for i in range(5)])
+    x = kv.join_context_features(*table)
+    names = list(kv.JOIN_CTX_FEATURES)
+    assert x.shape == (5, len(names))
+    assert x[2, names.index("r_align")] == pytest.approx(np.log1p(4))
+    assert x[2, names.index("gap_cover")] == 0 and x[2, names.index("gap_lines")] > 0
+    # a paragraph: the lines above and below run through the gap
+    prose = ws([(100, [(60, "the"), (84, "quick"), (122, "brown")]), (116, [(60, "fox"), (90, "jumps")]),
+                (132, [(60, "over"), (92, "the"), (118, "lazy")])])
+    y = kv.join_context_features(*prose)  # junctions: the^quick, quick^brown, fox^jumps, over^the, the^lazy
+    assert y[1, names.index("gap_cover")] == 2  # "jumps" and "lazy" run under the gap of "quick ^ brown"
+    assert y[2, names.index("gap_cover")] == 2  # "quick" and "over" run through "fox ^ jumps"
+    assert y[1, names.index("gap_lines")] == 2
+    full = kv.page_join_features(*table)
+    assert full.shape == (5, len(kv.JOIN_FEATURES) + len(names))
+    assert kv.join_context_features([], []).shape == (0, len(names))
+
+
+def test_merge_reads_open_line_ends() -> None:
+    assert kv._open_end("NO. OF") and kv._open_end("Cost per") and kv._open_end("Smith,")
+    assert not kv._open_end("Date:") and not kv._open_end("") and not kv._open_end("OFFICE")
+
+
 def test_no_pairs_without_labels_and_on_empty_pages() -> None:
     prose = make_doc([(100 + 16 * i, [(60, "the quick brown fox jumps over the lazy dog again", 0.95)])
                       for i in range(6)])
@@ -155,6 +209,8 @@ def test_cleaning_keeps_text_and_drops_rule_residue() -> None:
     assert kv.clean_value("__7-Eleven__ |") == "7-Eleven"
     assert kv.clean_value(": $35,000") == "$35,000"
     assert kv.clean_value("(104)") == "(104)"
+    assert kv.clean_value("© OTHER") == "OTHER" and kv.clean_value("() MEASURED") == "MEASURED"
+    assert kv.clean_value("* x") == "x" and kv.clean_value("$ 2000") == "$ 2000"
     assert kv.clean_key("|Date:") == "Date:"
     assert kv._is_junk("____") and kv._is_junk("|") and kv._is_junk("—")
     assert not kv._is_junk("X") and not kv._is_junk(".") and not kv._is_junk("-5")
@@ -346,7 +402,7 @@ def test_training_on_hand_made_forms_reads_a_new_one() -> None:
     forms = [train_kv._Form(f"f{s}", *_synthetic_form(s)) for s in range(9)]
     raw = train_kv.train(forms, {"link": 0.3}, verbose=False, lexicon=True)
     assert set(raw["lexicon"]["tokens"]) >= {"date", "name", "phone"}
-    assert raw["join"]["features"] == list(kv.JOIN_FEATURES + kv.JOIN_LEX_FEATURES)
+    assert raw["join"]["features"] == list(kv.JOIN_FEATURES + kv.JOIN_LEX_FEATURES + kv.JOIN_CTX_FEATURES)
     model = train_kv.as_model(json.loads(json.dumps(raw)))  # survives the JSON round trip
     page, form = _synthetic_form(99)
     doc = Document(source="f.png", sha256="0" * 64, media_type="image/png", pages=[page])
