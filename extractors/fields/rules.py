@@ -1551,7 +1551,8 @@ def _fix_legal(text: str) -> str:
 def _strip_regno(text: str) -> str:
     """Clean a printed name: drop registration numbers ("(728515-M)", "273500-U (KSB)", "#000002")
     and stray punctuation at the ends."""
-    toks = text.split()
+    # a bracketed number glued to the name ("SDN BHD(139386X)") is a token of its own
+    toks = re.sub(r"(?<=[^\s(])\((?=[^)]*\d{3})", " (", text).split()
     # leading tokens that are numbers / codes
     while toks and (sum(ch.isdigit() for ch in toks[0]) >= 4 or not re.search(r"[\w&]", toks[0])):
         toks = toks[1:]

@@ -97,14 +97,21 @@ def upscale_factor(line_height: float | None, *, target: float, cap: float,
 
 
 DARK_FRACTION = 0.35
-"""A neighbourhood is dark background when fewer than this share of its pixels are light (> 127):
+"""A neighbourhood is dark background when fewer than this share of its pixels are light (at or
+above the page's Otsu threshold):
 white text on a dark band is mostly dark (10-25 % light), black text on paper mostly light (even
 bold headings stay above ~50 %)."""
 
 
-MIN_LIGHT = 0.02
-"""A dark rectangle is worth inverting only when at least this share of it is light (its text):
-solid blocks (logos, redaction bars, barcodes) are left alone."""
+MIN_WIDTH, MIN_HEIGHT = 0.15, 0.012
+"""Smallest dark rectangle considered, as shares of the page width and height: a band of text
+spans a good part of the page (a shaded totals row is ~40 % of the width and ~2 % of the height of
+an A4 page)."""
+
+MIN_LIGHT, MAX_LIGHT = 0.02, 0.45
+"""A dark rectangle is worth inverting only when at least ``MIN_LIGHT`` of it is light (its text):
+solid blocks (logos, redaction bars, barcodes) are left alone; and at most ``MAX_LIGHT``: the
+bounding box of a dark frame (the table around a photographed receipt) is mostly light inside."""
 
 
 def dark_regions(image: Image.Image, *, max_side: int = 400) -> list[tuple[int, int, int, int]]:
@@ -116,7 +123,9 @@ def dark_regions(image: Image.Image, *, max_side: int = 400) -> list[tuple[int, 
     morphological opening drops text strokes and a closing fills the light inside big letters.
     Each connected dark area becomes its bounding box, grown one cell at a time while the strip
     next to an edge is still mostly dark (a band's ends and thin shaded rows are cut short by the
-    neighbourhood test); boxes with nothing light in them (:data:`MIN_LIGHT`) are dropped and
+    neighbourhood test); boxes inside the page whose band goes on left or right where it cannot
+    be told apart from its text, boxes too small to hold a band of text (:data:`MIN_WIDTH`,
+    :data:`MIN_HEIGHT`) or not dark with some light in them (:data:`MIN_LIGHT`) are dropped and
     overlapping ones merged.
 
     >>> page = Image.new("L", (400, 300), 255)
@@ -134,7 +143,9 @@ def dark_regions(image: Image.Image, *, max_side: int = 400) -> list[tuple[int, 
     grey = image if image.mode == "L" else image.convert("L")
     w, h = grey.size
     k = max(1, -(-max(w, h) // max_side))  # ceil
-    light = grey.point(lambda v: 255 if v > 127 else 0)
+    # light and dark relative to the page (Otsu): a dim grey receipt's paper is light too
+    t = otsu_threshold(np.asarray(grey.reduce(k) if k > 1 else grey, dtype=np.uint8))
+    light = grey.point(lambda v: 255 if v >= t else 0)
     small = light.reduce(k) if k > 1 else light
     share = small.filter(ImageFilter.BoxBlur(2))
     dark = share.point(lambda v: 255 if v < 255 * DARK_FRACTION else 0)
@@ -161,7 +172,14 @@ def dark_regions(image: Image.Image, *, max_side: int = 400) -> list[tuple[int, 
                 x0, grew = x0 - 1, True
             if x1 < sw and cells[y0:y1, x1].mean() < 0.5:
                 x1, grew = x1 + 1, True
-        if cells[y0:y1, x0:x1].mean() >= MIN_LIGHT:  # something light to read in it
+        if (x1 - x0) < MIN_WIDTH * sw or (y1 - y0) < MIN_HEIGHT * sh:
+            continue  # a blob, a stain, the edge of a photo: not a band of text
+        inside = y0 > 0 and y1 < sh  # a header or footer band at the page edge may be skewed
+        if inside and ((x0 > 0 and cells[y0:y1, max(0, x0 - 4):x0].mean() < 0.75)
+                       or (x1 < sw and cells[y0:y1, x1:x1 + 4].mean() < 0.75)):
+            continue  # the band goes on left or right with light text we cannot tell apart: half
+            # a band inverted would break its words, so leave it as it is
+        if MIN_LIGHT <= cells[y0:y1, x0:x1].mean() <= MAX_LIGHT:
             boxes.append([x0, y0, x1, y1])
     merged = True
     while merged:

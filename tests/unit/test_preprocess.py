@@ -201,3 +201,17 @@ def test_tesseract_reads_white_on_dark_band_text_after_inversion() -> None:
     img, _ = prepare_for_ocr(_band_page(), Settings())
     text = " ".join(w.text for w in engine.ocr(img))
     assert "Harbour" in text and "1,234.56" in text
+
+
+def test_dark_table_around_a_photographed_receipt_is_not_a_band() -> None:
+    img = Image.new("L", (900, 1800), 35)  # the table the receipt lies on
+    d = ImageDraw.Draw(img)
+    d.rectangle((120, 80, 780, 1720), fill=225)  # the receipt
+    for i in range(20):
+        d.text((160, 140 + 70 * i), f"ITEM {i:02d}      12.50", fill=30, font=_font(30))
+    boxes = dark_regions(img)
+    # whatever strips of table are found, none reaches into the receipt's text
+    assert not any(x0 < 700 and x1 > 200 and y0 < 1500 and y1 > 200 for x0, y0, x1, y1 in boxes)
+    out = invert_dark_regions(img)
+    page = np.asarray(out if out is not None else img)
+    assert np.median(page[200:1500, 200:700]) > 200  # the receipt stays dark-on-light

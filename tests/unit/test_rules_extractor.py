@@ -280,3 +280,13 @@ def test_unlabelled_date_prefers_the_one_printed_with_a_time() -> None:
         (400, [(60, "16-03-18 13:49 SH01 B026")]),
     ])
     assert vals["transaction_date"] == "2018-03-16"
+
+
+def test_merchant_name_keeps_legal_form_when_regno_is_glued_to_it() -> None:
+    vals = _receipt([
+        (40, [(60, "GARDENIA BAKERIES(KL)SDN BHD(I393S6X)")]),
+        (70, [(60, "Lot 3, Jalan Pelabur 23/1,")]),
+        (100, [(60, "40300 Shah Alam,Selangor.")]),
+        (300, [(60, "TOTAL"), (540, "94.19")]),
+    ])
+    assert vals["merchant_name"] == "GARDENIA BAKERIES(KL)SDN BHD"
