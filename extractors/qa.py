@@ -692,7 +692,7 @@ def find_labels(
                 best[key] = LabelHit(pi, list(ids), text, score)
     if use_semantic:
         _semantic_hits(doc, [p for p, _ in targets], spans, best)
-    hits = _dedupe(sorted(best.values(), key=lambda h: (-h.score, h.page, h.word_ids[0])))
+    hits = _dedupe(sorted(best.values(), key=_hit_order))
     return hits[:limit]
 
 
@@ -727,6 +727,37 @@ def _semantic_hits(doc: Document, phrases: list[str],
         if key not in best or best[key].score < score:
             text = " ".join(doc.pages[pi].words[i].text for i in ids)
             best[key] = LabelHit(pi, list(ids), text, score)
+
+
+def _weighted_labels(doc: Document, label: str, synonyms: dict[str, float],
+                     limit: int = 6) -> list[LabelHit]:
+    """Labels printed for the question's own words (as matched) and for the synonyms of the
+    fields it was matched to (scaled by how well the question matched that field), best first.
+
+    The words of the question are the best evidence: "Date Ordered" asked and printed must not
+    lose to the "Date" of "Date Submitted" found through the synonyms of a date field.
+    """
+    hits: dict[tuple[int, tuple[int, ...]], LabelHit] = {}
+    groups: dict[float, list[str]] = {}
+    for syn, match in synonyms.items():
+        if not label or norm_label(syn) != norm_label(label):
+            groups.setdefault(match, []).append(syn)
+    searches = [([label], 1.0)] if label else []
+    searches += [(syns, match) for match, syns in groups.items()]
+    for phrases, weight in searches:
+        for h in find_labels(doc, phrases, use_semantic=False, limit=limit):
+            key = (h.page, tuple(h.word_ids))
+            score = h.score * weight
+            if key not in hits or hits[key].score < score:
+                hits[key] = LabelHit(h.page, h.word_ids, h.text, score)
+    ranked = sorted(hits.values(), key=_hit_order)
+    return _dedupe(ranked)[:limit]
+
+
+def _hit_order(h: LabelHit) -> tuple[float, int, int, int]:
+    """Best first; at equal scores the longer label ("Date Ordered" before the "Date" in it;
+    punctuation such as a sign after the colon does not count)."""
+    return (-h.score, -len(norm_label(h.text)), h.page, h.word_ids[0])
 
 
 def _dedupe(hits: list[LabelHit]) -> list[LabelHit]:
@@ -1063,6 +1094,7 @@ class RulesQA:
             if not any(c.score >= 0.6 for c in cands):  # nothing convincing next to a label
                 cands += self._unlabelled(doc, query)
             _check_arithmetic(doc, query, analysis, cands)
+            _tidy_form_values(cands)
             if query.field in ("vendor_name", "merchant_name") and analysis.doc_type == "invoice":
                 # invoices name two parties (vendor and customer); the domain tells them apart.
                 # A receipt's domain is often a brand or a service line ("myNEWS careline"),
@@ -1284,7 +1316,7 @@ class RulesQA:
         phrases += [p for p in field_phrase if p not in phrases]
         if not phrases or query.item is not None:
             return []
-        hits = find_labels(doc, phrases, use_semantic=False, limit=6)
+        hits = _weighted_labels(doc, query.label, field_phrase)
         # MiniLM only when the words of the question are not printed (a synonym may be)
         if (not hits or hits[0].score < 0.7) and self.use_semantic is not False and query.label:
             hits = find_labels(doc, phrases, use_semantic=True, limit=6)
@@ -1342,6 +1374,11 @@ class RulesQA:
                     text = re.sub(r"(?<=[-/])\s+|\s+(?=[-/])", "", text)
                 out.append(_Candidate(text=text, score=score, page=page, words=words,
                                       field=query.field, source=f"layout:{where}"))
+            mark = _mark_left(page, hit.word_ids) if kind in (None, "text") else None
+            if mark is not None:  # "x Yes": a ticked option, the mark printed before it
+                out.append(_Candidate(text=_MARK_WORD.fullmatch(mark.text).group("m"),
+                                      score=hit.score * iso * 0.85, page=page, words=[mark],
+                                      field=query.field, source="layout:left"))
         return out
 
 
@@ -1524,6 +1561,24 @@ def _longer_label_of_other_field(page: Page, ids: list[int], fields: set[str]) -
     return False
 
 
+_MARK_WORD = re.compile(r"[\[(‘’'`\"]?(?P<m>[xX✓√✔☑☒])[\])’'\"]?")
+
+
+def _mark_left(page: Page, ids: list[int]) -> Word | None:
+    """A check mark (``x``, ``[X]``, ``✓``) printed just before the label on its row: the option
+    that label names is ticked."""
+    label = [page.words[i] for i in ids]
+    lb = union_box([w.bbox for w in label])
+    h = _height(label)
+    taken = set(ids)
+    left = [w for i, w in enumerate(page.words) if i not in taken and _v_overlap(w.bbox, lb) >= 0.5
+            and w.bbox[2] <= lb[0] + 0.3 * h and lb[0] - w.bbox[2] < 2.5 * h]
+    if not left:
+        return None
+    near = max(left, key=lambda w: w.bbox[2])
+    return near if _MARK_WORD.fullmatch(near.text) else None
+
+
 def _isolation(page: Page, ids: list[int]) -> float:
     """1.0 for a label standing on its own; 0.85 when the matched words continue running text
     (a word close on their left on the same row) and do not end with a colon."""
@@ -1649,6 +1704,53 @@ def _merge(cands: list[_Candidate]) -> list[_Candidate]:
         by_text[key] = c
         families[key] = {family}
     return sorted(by_text.values(), key=lambda c: -c.score)
+
+
+_MARK = re.compile(r"^[‘’'`\"(\[]?(?:(?P<mark>[xX✓√✔☑☒])[_\s]+\S.*|(?P<ocr>xX|Xx))$")
+_TRAILING_KEY = re.compile(r"^[A-Z][A-Za-z.'/&-]*:?$")
+
+
+def form_value(text: str, words: Sequence[Word] = ()) -> str:
+    """A form value read with its neighbours, tidied: a check mark followed by the option label
+    printed after it (``x No``, ``X_POOR``) or read twice (``xX``) is the mark alone; a value that
+    ends with the next key (``700 Dates:``) loses the key. With the value's ``words`` the key may
+    be up to three capitalised words, and starts after the widest gap (a new line counts as the
+    widest); without them it is the last word only.
+
+    >>> form_value("x No"), form_value("X_POOR"), form_value("700 Dates:")
+    ('x', 'X', '700')
+    >>> form_value("Jane Roe Phone:"), form_value("Xavier Roe"), form_value("Total:")
+    ('Jane Roe', 'Xavier Roe', 'Total:')
+    """
+    m = _MARK.match(text)
+    if m is not None:
+        return m.group("mark") or m.group("ocr")[0]
+    parts = text.split()
+    if len(parts) < 2 or not parts[-1].endswith(":") or not _LETTERS.search(parts[-1]):
+        return text
+    if len(words) != len(parts) or any(w.text.strip() != p for w, p in zip(words, parts, strict=True)):
+        return " ".join(parts[:-1])
+    h = _height(words)
+    best_k, best_gap = len(parts) - 1, -1.0
+    for k in range(len(parts) - 1, max(0, len(parts) - 4), -1):
+        if k < len(parts) - 1 and (not _TRAILING_KEY.match(parts[k])
+                                   or parts[k].endswith((",", ";", "."))):
+            break
+        prev, cur = words[k - 1].bbox, words[k].bbox
+        gap = float("inf") if _v_overlap(prev, cur) < 0.5 else (cur[0] - prev[2]) / h
+        if gap > best_gap:
+            best_k, best_gap = k, gap
+    return " ".join(parts[:best_k])
+
+
+def _tidy_form_values(cands: list[_Candidate]) -> None:
+    """Values read next to a label or by the form reader, tidied (:func:`form_value`)."""
+    for c in cands:
+        if c.source.startswith(("layout", "kv", "form")) and c.source != "layout:below":
+            words = c.words
+            if not words and c.page is not None and c.bbox:
+                words = _words_in(c.page, c.bbox)
+            c.text = form_value(c.text, words)
 
 
 def _page_by_number(doc: Document, number: int | None) -> Page | None:

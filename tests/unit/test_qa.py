@@ -10,6 +10,7 @@ from extractors.layout import build_layout
 from extractors.qa import (
     RulesQA,
     find_labels,
+    form_value,
     kind_score,
     label_phrase,
     money_value,
@@ -590,3 +591,59 @@ def test_agreeing_labels_of_one_kind_do_not_outvote_the_extractor():
     total = Field(value="33.80", text="33.80", confidence=0.47, page=1, bbox=[1, 2, 3, 4])
     qa = qa_on_fields({"total": total})
     assert qa.answer(doc, "What is the total?")[0].answer == "33.80"
+
+
+# -- forms: the asked label, check marks, values running into the next key -----------------
+def test_the_asked_label_beats_a_shorter_synonym_of_a_field(layout_qa):
+    # "Date" (a date field's synonym) is printed in every label; the asked one is "Date Ordered"
+    doc = doc_of(page_of([("Date Submitted 09/26/1995", 60, 100), ("Date Notified 9/6/95", 60, 140),
+                          ("Date Ordered Unknown", 60, 180)]))
+    assert layout_qa.answer(doc, "What is the Date Ordered?")[0].answer == "Unknown"
+    assert layout_qa.answer(doc, "What is the Date Notified?")[0].answer == "9/6/95"
+
+
+def test_find_labels_prefers_the_longer_label_at_equal_score():
+    doc = doc_of(page_of([("Date Ordered Unknown", 60, 100)]))
+    hit = find_labels(doc, ["date", "date ordered"])[0]
+    assert hit.text == "Date Ordered"
+
+
+def test_a_check_mark_answers_without_the_next_option(layout_qa):
+    doc = doc_of(page_of([("Approved: x No", 60, 100), ("Full: xX", 60, 140),
+                          ("Xerox: Xavier Roe", 60, 180)]))
+    assert layout_qa.answer(doc, "What is the Approved?")[0].answer == "x"
+    assert layout_qa.answer(doc, "What is the Full?")[0].answer == "x"
+    assert layout_qa.answer(doc, "What is the Xerox?")[0].answer == "Xavier Roe"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("x No", "x"), ("X_POOR", "X"), ("xX", "x"), ("XX", "XX"), ("X", "X"),
+    ("Xavier Roe", "Xavier Roe"), ("700 Dates:", "700"), ("Jane Roe Phone:", "Jane Roe"),
+    ("Total:", "Total:"), ("12 Main St, Springfield", "12 Main St, Springfield"),
+])
+def test_form_value_text_only(text, expected):
+    assert form_value(text) == expected
+
+
+def test_form_value_cuts_the_next_key_at_the_widest_gap():
+    # "W. T. Carpenter   Research Request Attached:": the key starts after the wide gap
+    page = page_of([("W. T. Carpenter", 60, 100), ("Research Request Attached:", 300, 100),
+                    ("Jane Roe", 60, 200), ("Phone:", 200, 200)])
+    words = page.words
+    assert form_value("W. T. Carpenter Research Request Attached:", words[:6]) == "W. T. Carpenter"
+    assert form_value("Jane Roe Phone:", words[6:]) == "Jane Roe"
+
+
+def test_key_value_running_into_the_next_key_loses_it(form_doc):
+    kv = KeyValue(key="Estimated Attendance", value="700 Dates:", confidence=0.9, page=1,
+                  key_bbox=[1, 1, 2, 2], value_bbox=[3, 3, 4, 4])
+    qa = RulesQA(None, classifier=False, extractor=FakeExtractor(Extraction(key_values=[kv])),
+                 use_semantic=False)
+    assert qa.answer(form_doc, "What is the Estimated Attendance?")[0].answer == "700"
+
+
+def test_a_mark_before_an_option_label_answers_it(layout_qa):
+    doc = doc_of(page_of([("x Productivity Improvement", 60, 100), ("Cost Reduction", 60, 140),
+                          ("Remarks: none", 60, 300)]))
+    assert layout_qa.answer(doc, "What is the Productivity Improvement?")[0].answer == "x"
+    assert layout_qa.answer(doc, "What is the Cost Reduction?")[0].answer != "x"
