@@ -1175,7 +1175,7 @@ _BOILER = re.compile(
 _ADDRESS = re.compile(
     r"\b(?:(?:lot|no)\b\.?\s*:?\s*\d|jalan|jln|lorong|taman|tmn|block|blk|level|floor|lantai|street|st\.|road|rd\.?|"
     r"avenue|ave|lane|drive|suite|unit|building|bldg|plaza|mall|centre|center|park|kawasan|bandar|"
-    r"seksyen|section|persiaran|kampung|kg|batu|km|straße|strasse|str\.|weg|platz|allee|rue|avenue|"
+    r"seksyen|section|persiaran|kampung|kg|batu|km|flr|straße|strasse|str\.|weg|platz|allee|rue|avenue|"
     r"boulevard|bd|chemin|place|cedex|selangor|johor|kuala|lumpur|penang|pulau|pinang|melaka|perak|"
     r"kedah|pahang|sabah|sarawak|malaysia|singapore|germany|deutschland|france|usa)\b"
     r"|\b\d{5}\b|\d+[,/-]\d+",
@@ -1225,12 +1225,19 @@ def _name_score(ln: _L, rank: int, med_h: float) -> float:
     return score
 
 
+_OWNER = re.compile(r"(?i)\b(?:owned|operated|managed|run)\s*by\b|\ba\s+(?:division|subsidiary|member)\s+of\b|"
+                    r"\b(?:inhaber(?:in)?|betreiber|exploité\s+par)\b")
+
+
 def _top_name(ctx: _Ctx, lines: list[_L]) -> tuple[_L | None, float]:
     if not lines:
         return None, 0.0
     med_h = median([ln.h for ln in ctx.lines])
     top = lines[:8]
     scored = [(_name_score(ln, r, med_h), ln) for r, ln in enumerate(top)]
+    # the legal owner printed under the shop ("Owned by: X SDN BHD") is not the merchant's name
+    scored = [(sc - 1.5 if _OWNER.search(ln.text) or (r > 0 and _OWNER.search(top[r - 1].text)) else sc, ln)
+              for r, (sc, ln) in enumerate(scored)]
     best = max(scored, key=lambda t: t[0])
     return (best[1], best[0]) if best[0] > 0 else (None, best[0])
 

@@ -290,3 +290,16 @@ def test_merchant_name_keeps_legal_form_when_regno_is_glued_to_it() -> None:
         (300, [(60, "TOTAL"), (540, "94.19")]),
     ])
     assert vals["merchant_name"] == "GARDENIA BAKERIES(KL)SDN BHD"
+
+
+def test_the_legal_owner_under_the_shop_is_not_the_merchant_name() -> None:
+    vals = _receipt([
+        (40, [(60, "SUNNY STATIONERY")]),
+        (70, [(60, "NO.31G, JALAN SETIA INDAH X,U13/X")]),
+        (100, [(60, "40170 SETIA ALAM")]),
+        (130, [(60, "Tel:+603-3362 4137")]),
+        (160, [(60, "Owned By:")]),
+        (190, [(60, "SUNNY SUPPLY SDN BHD(1135772-K)")]),
+        (400, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_name"] == "SUNNY STATIONERY"
