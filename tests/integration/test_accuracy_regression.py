@@ -32,15 +32,18 @@ THRESHOLDS = {
     # transaction_date 0.6, merchant_name 0.7, merchant_address 0.1 (ANLS 0.6893), all fields
     # 0.525 (ANLS 0.7888), doc type 1.0; FUNSD kv F1 0.1153, doc type 1.0. One document of slack
     # per field (10 receipts = 0.1 each); previous thresholds (bfa69f8, tesseract eng) in git.
+    # Raised at 497cf1f (third session: dates glued to times / OCR-slipped months, kv reader
+    # retrained): measured total 0.7, date 0.7, name 0.7, address 0.1 (ANLS 0.688), all fields
+    # 0.55 (ANLS 0.8135); FUNSD kv F1 0.1486.
     "sroie.total": 0.6,
-    "sroie.transaction_date": 0.5,
+    "sroie.transaction_date": 0.6,
     "sroie.merchant_name": 0.6,
     "sroie.merchant_address": 0.0,
     "sroie.merchant_address.anls": 0.65,
-    "sroie.overall_exact": 0.475,
-    "sroie.overall_anls": 0.76,
+    "sroie.overall_exact": 0.5,
+    "sroie.overall_anls": 0.78,
     "sroie.doc_type": 0.9,
-    "funsd.kv_f1": 0.08,
+    "funsd.kv_f1": 0.12,
     "funsd.doc_type": 0.95,
 }
 
