@@ -539,22 +539,15 @@ def _neighbours(frags: list[Fragment]) -> tuple[list[int | None], list[int | Non
     below: list[int | None] = [None] * n
     row_n = [1] * n
     order = sorted(range(n), key=lambda i: frags[i].y0)
-    for i in range(n):
-        f = frags[i]
-        bl = br = None
-        dl = dr = math.inf
-        cnt = 1
-        for j in range(n):
-            if j == i:
-                continue
-            o = frags[j]
-            if _vov(f.y0, f.y1, o.y0, o.y1) >= 0.5:
-                cnt += 1
-                if o.x1 <= f.x0 + 2 and f.x0 - o.x1 < dl:
-                    dl, bl = f.x0 - o.x1, j
-                elif o.x0 >= f.x1 - 2 and o.x0 - f.x1 < dr:
-                    dr, br = o.x0 - f.x1, j
-        left[i], right[i], row_n[i] = bl, br, cnt
+    if n:
+        x0, y0, x1, y1 = (np.array([getattr(f, a) for f in frags], dtype=np.float64)
+                          for a in ("x0", "y0", "x1", "y1"))
+        same = _same_row(y0, y1)
+        left_of = same & (x1[None, :] <= x0[:, None] + 2)  # (left and right at once only for
+        d_left = x0[:, None] - x1[None, :]                  # two boxes under 4 px wide together)
+        left = _nearest(left_of, d_left)
+        right = _nearest(same & ~left_of & (x0[None, :] >= x1[:, None] - 2), x0[None, :] - x1[:, None])
+        row_n = [1 + int(c) for c in same.sum(axis=1)]
     for a_pos, i in enumerate(order):
         f = frags[i]
         for j in order[a_pos + 1:]:
@@ -767,30 +760,46 @@ class _Rel:
     key_above: list[int | None]  # nearest key-like entity above, overlapping in x
 
 
+def _same_row(y0: np.ndarray, y1: np.ndarray) -> np.ndarray:
+    """``[i, j]``: boxes ``i`` and ``j`` overlap vertically by at least half the shorter one
+    (:func:`_vov` ``>= 0.5`` for every pair at once; the diagonal is False)."""
+    inter = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+    hh = y1 - y0
+    same = np.maximum(0.0, inter) / np.maximum(1.0, np.minimum(hh[:, None], hh[None, :])) >= 0.5
+    np.fill_diagonal(same, False)
+    return same
+
+
+def _nearest(mask: np.ndarray, dist: np.ndarray) -> list[int | None]:
+    """Per row, the column with the smallest ``dist`` where ``mask`` holds (the first on ties)."""
+    d = np.where(mask, dist, np.inf)
+    best = np.argmin(d, axis=1) if d.size else np.zeros(0, dtype=int)
+    return [int(j) if mask[i, j] else None for i, j in enumerate(best)]
+
+
 def _relations(ents: list[Entity]) -> _Rel:
+    """Nearest entity left / right on the same row and below overlapping in x, and the nearest
+    key-like entity left and above (all pairs at once, as arrays)."""
     n = len(ents)
-    rel = _Rel([None] * n, [None] * n, [None] * n, [None] * n, [None] * n)
-    keyish = [e.probs[_K] >= _KEYISH for e in ents]
-    for i, e in enumerate(ents):
-        dl = dr = db = dkl = dka = math.inf
-        for j, o in enumerate(ents):
-            if j == i:
-                continue
-            if _vov(e.y0, e.y1, o.y0, o.y1) >= 0.5:
-                if o.x1 <= e.x0 + 2:
-                    d = e.x0 - o.x1
-                    if d < dl:
-                        dl, rel.left[i] = d, j
-                    if keyish[j] and d < dkl:
-                        dkl, rel.key_left[i] = d, j
-                elif o.x0 >= e.x1 - 2 and o.x0 - e.x1 < dr:
-                    dr, rel.right[i] = o.x0 - e.x1, j
-            elif min(e.x1, o.x1) - max(e.x0, o.x0) > 0:
-                if o.y0 >= e.y0 + 0.5 * e.h and o.y0 - e.y1 < db:
-                    db, rel.below[i] = o.y0 - e.y1, j
-                if keyish[j] and o.y0 <= e.y0 - 0.5 * e.h and e.y0 - o.y1 < dka:
-                    dka, rel.key_above[i] = e.y0 - o.y1, j
-    return rel
+    if n == 0:
+        return _Rel([], [], [], [], [])
+    x0, y0, x1, y1 = (np.array([getattr(e, a) for e in ents], dtype=np.float64) for a in ("x0", "y0", "x1", "y1"))
+    h = np.array([e.h for e in ents], dtype=np.float64)
+    keyish = np.array([e.probs[_K] >= _KEYISH for e in ents], dtype=bool)
+    same = _same_row(y0, y1)
+    left_of = same & (x1[None, :] <= x0[:, None] + 2)
+    right_of = same & ~left_of & (x0[None, :] >= x1[:, None] - 2)
+    xover = ~same & (np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :]) > 0)
+    np.fill_diagonal(xover, False)
+    d_left = x0[:, None] - x1[None, :]
+    return _Rel(
+        _nearest(left_of, d_left),
+        _nearest(right_of, x0[None, :] - x1[:, None]),
+        _nearest(xover & (y0[None, :] >= y0[:, None] + 0.5 * h[:, None]), y0[None, :] - y1[:, None]),
+        _nearest(left_of & keyish[None, :], d_left),
+        _nearest(xover & keyish[None, :] & (y0[None, :] <= y0[:, None] - 0.5 * h[:, None]),
+                 y0[:, None] - y1[None, :]),
+    )
 
 
 def link_candidates(ents: list[Entity], keys: list[int], rel: _Rel | None = None
@@ -836,14 +845,18 @@ def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: fl
     for k, v, d in cands:
         by_k.setdefault(k, []).append(d)
         by_v.setdefault(v, []).append((d, k))
-    vals_below: dict[int, int] = {}
-    for k in by_k:
-        ke = ents[k]
-        vals_below[k] = sum(1 for o in ents if o.probs[_V] >= 0.5 and o.y0 >= ke.y1 - 0.3 * ke.h
-                            and min(o.x1, ke.x1) - max(o.x0, ke.x0) > 0)
     ex0, ey0, ex1, ey1 = (np.asarray([getattr(e, a) for e in ents]) for a in ("x0", "y0", "x1", "y1"))
     pk = np.asarray([e.probs[_K] for e in ents])
     pv = np.asarray([e.probs[_V] for e in ents])
+    vals_below: dict[int, int] = {}
+    for k in by_k:
+        ke = ents[k]
+        vals_below[k] = int(((pv >= 0.5) & (ey0 >= ke.y1 - 0.3 * ke.h)
+                             & (np.minimum(ex1, ke.x1) - np.maximum(ex0, ke.x0) > 0)).sum())
+    sorted_k = {k: sorted(ds) for k, ds in by_k.items()}
+    sorted_v = {v: sorted(x for x, _ in dk) for v, dk in by_v.items()}
+    digits = [_ratio(e.text, str.isdigit) for e in ents]
+    upper = [_upper_ratio(e.text) for e in ents]
     rows = []
     for k, v, d in cands:
         ke, ve = ents[k], ents[v]
@@ -852,8 +865,8 @@ def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: fl
         hov = max(0.0, min(ke.x1, ve.x1) - max(ke.x0, ve.x0)) / max(1.0, min(ke.x1 - ke.x0, ve.x1 - ve.x0))
         same_row = vov >= 0.5
         below = ve.y0 >= ke.y1 - 0.3 * h and not same_row
-        rk = sorted(by_k[k]).index(d)
-        rv = sorted(x for x, _ in by_v[v]).index(d)
+        rk = sorted_k[k].index(d)
+        rv = sorted_v[v].index(d)
         others = np.ones(len(ents), dtype=bool)
         others[[k, v]] = False
         if same_row:
@@ -881,11 +894,11 @@ def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: fl
             float(min(keys_between, 5)), float(min(vals_between, 8)),
             *ke.probs, *ve.probs, float(ke.text.endswith(":")), float(ve.text.endswith(":")),
             math.log1p(len(ke.words)), math.log1p(len(ve.words)), math.log(len(ve.frags)),
-            _ratio(ve.text, str.isdigit), float(ke.text.endswith("?")), math.log(len(by_k[k])),
+            digits[v], float(ke.text.endswith("?")), math.log(len(by_k[k])),
             math.log(len(ke.frags)), ve.conf, ke.conf, ke.x0 / max(1.0, W), float(min(closer_key, 3)),
             float(rel.left[v] == k), float(rel.key_left[v] == k), float(rel.key_above[v] == k),
             float(rel.right[k] == v), float(rel.below[k] == v), math.log1p(vals_below[k]),
-            _upper_ratio(ve.text), _upper_ratio(ke.text),
+            upper[v], upper[k],
         ])
     return np.asarray(rows, dtype=np.float64).reshape(len(cands), len(LINK_FEATURES))
 
