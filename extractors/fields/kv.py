@@ -124,6 +124,11 @@ def trees_from_json(raw: dict[str, Any]) -> dict[str, Any]:
     idx = np.arange(len(out["feature"]))
     for k in ("left", "right"):  # leaves (stored as -1) point to themselves
         out[k] = np.where(out[k] < 0, idx, out[k])
+    # and test feature 0 against +inf, so the walk needs no leaf mask (a NaN goes right: itself)
+    leaf = out["feature"] < 0
+    out["walk_feature"] = np.where(leaf, 0, out["feature"])
+    out["walk_threshold"] = np.where(leaf, np.inf, out["threshold"])
+    out["class_masks"] = [out["tree_class"] == c for c in range(out["n_out"])]
     return out
 
 
@@ -139,18 +144,16 @@ def predict(params: dict[str, Any], x: np.ndarray) -> np.ndarray:
         return np.zeros((0, n_out))
     if x.shape[1] != params["n_features"]:
         raise ValueError(f"model expects {params['n_features']} features, got {x.shape[1]}")
-    feat, thr, left, right = params["feature"], params["threshold"], params["left"], params["right"]
+    feat, thr = params["walk_feature"], params["walk_threshold"]
+    left, right = params["left"], params["right"]
     node = np.broadcast_to(params["roots"], (x.shape[0], len(params["roots"]))).copy()
     rows = np.arange(x.shape[0])[:, None]
     for _ in range(params["depth"]):
-        f = feat[node]
-        leaf = f < 0
-        go_left = x[rows, np.where(leaf, 0, f)] <= thr[node]
-        node = np.where(leaf, node, np.where(go_left, left[node], right[node]))
+        node = np.where(x[rows, feat[node]] <= thr[node], left[node], right[node])
     vals = params["value"][node]
     raw = np.tile(params["baseline"], (x.shape[0], 1))
-    for c in range(n_out):
-        raw[:, c] += vals[:, params["tree_class"] == c].sum(axis=1)
+    for c, in_class in enumerate(params["class_masks"]):
+        raw[:, c] += vals[:, in_class].sum(axis=1)
     if n_out == 1:
         return 1.0 / (1.0 + np.exp(-np.clip(raw, -40, 40)))
     raw = raw - raw.max(axis=1, keepdims=True)
