@@ -454,14 +454,15 @@ def join_context_features(words: Sequence[Word], lines: Sequence[Sequence[int]])
         other = line_of != li
         near = other & (np.abs(yc - line_yc[li]) <= _ALIGN_DY * h)
         close = other & (np.abs(yc - line_yc[li]) <= _COVER_DY * h)
-        close_lines = [lj for lj in range(len(lines)) if lj != li and abs(line_yc[lj] - line_yc[li]) <= _COVER_DY * h]
+        close_lines = np.abs(line_yc - line_yc[li]) <= _COVER_DY * h
+        close_lines[li] = False
         for k in range(len(ids) - 1):
             a, b = ids[k], ids[k + 1]
             r_al = len(set(line_of[near & starts & (np.abs(x0 - x0[b]) <= 0.5 * h)].tolist()))
             l_al = len(set(line_of[near & ends & (np.abs(x1 - x1[a]) <= 0.5 * h)].tolist()))
             mid = (x1[a] + x0[b]) / 2
             cover = int((close & (x0 <= mid) & (x1 >= mid)).sum())
-            across = sum(1 for lj in close_lines if lo[lj] < mid < hi[lj])
+            across = int((close_lines & (lo < mid) & (mid < hi)).sum())
             rows.append([math.log1p(r_al), math.log1p(l_al), float(min(cover, 6)), float(min(across, 6))])
     return np.asarray(rows, dtype=np.float64).reshape(n_junctions, len(JOIN_CTX_FEATURES))
 
