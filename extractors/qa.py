@@ -1376,8 +1376,8 @@ class RulesQA:
                                       field=query.field, source=f"layout:{where}"))
             mark = _mark_left(page, hit.word_ids) if kind in (None, "text") else None
             if mark is not None:  # "x Yes": a ticked option, the mark printed before it
-                out.append(_Candidate(text=_MARK_WORD.fullmatch(mark.text).group("m"),
-                                      score=hit.score * iso * 0.85, page=page, words=[mark],
+                word, sign = mark
+                out.append(_Candidate(text=sign, score=hit.score * iso * 0.85, page=page, words=[word],
                                       field=query.field, source="layout:left"))
         return out
 
@@ -1561,12 +1561,13 @@ def _longer_label_of_other_field(page: Page, ids: list[int], fields: set[str]) -
     return False
 
 
-_MARK_WORD = re.compile(r"[\[(‘’'`\"]?(?P<m>[xX✓√✔☑☒])[\])’'\"]?")
+_MARK_CHARS = "xX✓√✔☑☒"  # what a ticked box reads as
+_MARK_WORD = re.compile(r"[\[(‘’'`\"]?(?P<m>[" + _MARK_CHARS + r"])[\])’'\"]?")
 
 
-def _mark_left(page: Page, ids: list[int]) -> Word | None:
-    """A check mark (``x``, ``[X]``, ``✓``) printed just before the label on its row: the option
-    that label names is ticked."""
+def _mark_left(page: Page, ids: list[int]) -> tuple[Word, str] | None:
+    """A check mark (``x``, ``[X]``, ``✓``) printed just before the label on its row — the option
+    that label names is ticked: the mark's word and the mark itself."""
     label = [page.words[i] for i in ids]
     lb = union_box([w.bbox for w in label])
     h = _height(label)
@@ -1576,7 +1577,8 @@ def _mark_left(page: Page, ids: list[int]) -> Word | None:
     if not left:
         return None
     near = max(left, key=lambda w: w.bbox[2])
-    return near if _MARK_WORD.fullmatch(near.text) else None
+    m = _MARK_WORD.fullmatch(near.text)
+    return (near, m.group("m")) if m else None
 
 
 def _isolation(page: Page, ids: list[int]) -> float:
@@ -1706,7 +1708,7 @@ def _merge(cands: list[_Candidate]) -> list[_Candidate]:
     return sorted(by_text.values(), key=lambda c: -c.score)
 
 
-_MARK = re.compile(r"^[‘’'`\"(\[]?(?:(?P<mark>[xX✓√✔☑☒])[_\s]+\S.*|(?P<ocr>xX|Xx))$")
+_MARK = re.compile(r"^[‘’'`\"(\[]?(?:(?P<mark>[" + _MARK_CHARS + r"])[_\s]+\S.*|(?P<ocr>xX|Xx))$")
 _TRAILING_KEY = re.compile(r"^[A-Z][A-Za-z.'/&-]*:?$")
 
 
