@@ -1128,7 +1128,10 @@ class RulesQA:
         try:
             probs = kv.predict(model, rank_features(self, doc, query, cands, head))[:, 0]
         except ValueError as exc:  # a ranker trained on other features: keep the hand order
-            log.warning("qa: ranker unusable (%s)", exc)
+            global _RANKER_WARNED
+            if not _RANKER_WARNED:
+                _RANKER_WARNED = True
+                log.warning("qa: ranker unusable (%s); hand-tuned order", exc)
             return ranked
         order = sorted(range(len(head)), key=lambda i: (-probs[i], i))
         return [head[i] for i in order] + ranked[RANK_TOP:]
@@ -1816,6 +1819,7 @@ RANK_FEATURES = (
 """What :func:`rank_features` computes per candidate, in order (the ranker checks the count)."""
 _RANKER: dict[str, Any] | None = None
 _RANKER_READ = False
+_RANKER_WARNED = False
 _RANKER_LOCK = threading.Lock()
 
 

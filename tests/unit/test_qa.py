@@ -716,3 +716,19 @@ def test_missing_ranker_keeps_the_hand_order(monkeypatch, tmp_path, header_row_d
     assert Q.load_ranker() is None and "unusable" in caplog.text
     qa = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
     assert qa.answer(header_row_doc, "What is the Code?")[0].answer == "12345"
+
+
+def test_ranker_for_other_features_keeps_the_hand_order_and_warns_once(monkeypatch, header_row_doc,
+                                                                         caplog):
+    from extractors import qa as Q
+    from extractors.fields import kv
+
+    stale = kv.trees_from_json({"features": ["a", "b"], "n_out": 1, "depth": 0, "baseline": [0.0],
+                                "feature": [-1], "threshold": [0], "left": [-1], "right": [-1],
+                                "value": [0.0], "roots": [0], "tree_class": [0]})
+    monkeypatch.setattr(Q, "load_ranker", lambda path=None: stale)
+    monkeypatch.setattr(Q, "_RANKER_WARNED", False)
+    qa = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
+    for _ in range(2):
+        assert qa.answer(header_row_doc, "What is the Code?")[0].answer == "12345"
+    assert caplog.text.count("ranker unusable") == 1
