@@ -1446,7 +1446,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                     and not _ADDRESS.search(pt) and name_ln.pbox[1] - prv.pbox[3] < 1.5 * name_ln.h):
                 name_lines.insert(0, prv)
         text = " ".join(ln.text.strip() for ln in name_lines)
-        text = _strip_regno(_fix_legal(text))
+        text = _fix_glyphs(_strip_regno(_fix_legal(text)))
         key = "merchant_name" if doc_type == "receipt" else "vendor_name"
         out[key] = _merge_fields(name_lines, text, score)
         addr = (_block_after(name_lines[-1], page1) if doc_type == "invoice"
@@ -1455,7 +1455,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
         if addr:
             akey = "merchant_address" if doc_type == "receipt" else "vendor_address"
             sep = " " if doc_type == "receipt" else ", "
-            atext = _clean_address(sep.join(ln.text.strip() for ln in addr))
+            atext = _fix_glyphs(_clean_address(sep.join(ln.text.strip() for ln in addr)))
             out[akey] = _merge_fields(addr, atext, score)
     if doc_type == "invoice":
         cands = []
@@ -1553,6 +1553,46 @@ def _fix_legal(text: str) -> str:
             toks[k] = re.sub(r"\w+", "SDN" if up else "Sdn", toks[k], count=1)
             toks[k + 1] = re.sub(r"\w+", "BHD" if up else "Bhd", toks[k + 1], count=1)
     return " ".join(toks)
+
+
+_ZERO_IN_WORD = re.compile(r"(?<=[A-Za-z])0+(?=[A-Za-z])|(?<=\b[A-Z])0(?=\.|\b)")
+_ONE_IN_WORD = re.compile(r"(?<=[A-Za-z])1(?=[A-Za-z])")
+_O_IN_NUMBER = re.compile(r"\b(?=[\dOo]*\d{2})[\dOo]*[Oo][\dOo]*\b")
+_BRACKET_GLUE = re.compile(r"(?<=[\w.])(?=\([^()\d]{1,20}\))|(?<=\))(?=\w)")
+
+
+def _one_in_word(m: re.Match[str]) -> str:
+    """"I" or "l" for a one between letters, or the one itself inside a short upper-case code
+    (the UK postcode district "E1U")."""
+    text, i = m.string, m.start()
+    a, b = i, i + 1
+    while a > 0 and text[a - 1].isalnum():
+        a -= 1
+    while b < len(text) and text[b].isalnum():
+        b += 1
+    if text[i - 1].islower():
+        return "l"
+    return "1" if _alpha(text[a:b]) < 3 else "I"
+
+
+def _fix_glyphs(text: str) -> str:
+    """Undo digit/letter slips the recogniser makes inside printed names and addresses, where a
+    word is letters and a number is digits: zeros inside words ("F00DICI0US", "S0ON", "L0T",
+    "C0.") -> O, a one between letters ("SET1A", "Peta1ing") -> I or l after the case of the
+    letter before it, a letter O inside a number ("4600O", "403o0") -> 0; and spaces around a
+    short bracketed word glued to its neighbours ("BAKERIES(KL)SDN" -> "BAKERIES (KL) SDN").
+    Mixed codes (``U13/X``, ``G-13``, ``SS21/34``) are left alone: their digits are not flanked
+    by letters.
+
+    >>> _fix_glyphs("KMF F00DICI0US SDN BHD C0. L0T 3, 4600O SET1A Peta1ing U13/X G-13 BAKERIES(KL)SDN")
+    'KMF FOODICIOUS SDN BHD CO. LOT 3, 46000 SETIA Petaling U13/X G-13 BAKERIES (KL) SDN'
+    >>> _fix_glyphs("Brighton, E1U 1PU")
+    'Brighton, E1U 1PU'
+    """
+    text = _ZERO_IN_WORD.sub(lambda m: "O" * len(m.group(0)), text)
+    text = _ONE_IN_WORD.sub(_one_in_word, text)
+    text = _O_IN_NUMBER.sub(lambda m: m.group(0).replace("O", "0").replace("o", "0"), text)
+    return _BRACKET_GLUE.sub(" ", text.replace(")(", ") (")).replace("  ", " ")
 
 
 def _strip_regno(text: str) -> str:

@@ -289,7 +289,19 @@ def test_merchant_name_keeps_legal_form_when_regno_is_glued_to_it() -> None:
         (100, [(60, "40300 Shah Alam,Selangor.")]),
         (300, [(60, "TOTAL"), (540, "94.19")]),
     ])
-    assert vals["merchant_name"] == "GARDENIA BAKERIES(KL)SDN BHD"
+    assert vals["merchant_name"] == "GARDENIA BAKERIES (KL) SDN BHD"
+
+
+def test_digit_letter_slips_are_undone_in_names_and_addresses_only() -> None:
+    vals = _receipt([
+        (40, [(60, "KMF F00DICI0US SDN BHD")]),
+        (70, [(60, "L0T 3, Jalan Peta1ing 23/1, U13/X")]),
+        (100, [(60, "4030O Shah Alam,Selangor.")]),
+        (300, [(60, "TOTAL"), (540, "10.10")]),
+    ])
+    assert vals["merchant_name"] == "KMF FOODICIOUS SDN BHD"
+    assert vals["merchant_address"] == "LOT 3, Jalan Petaling 23/1, U13/X 40300 Shah Alam,Selangor."
+    assert vals["total"] == "10.10"
 
 
 def test_the_legal_owner_under_the_shop_is_not_the_merchant_name() -> None:
