@@ -1539,20 +1539,28 @@ def _customer_block(ctx: _Ctx, segs: list[_L], used: set[int], vendor: Field | N
 
 
 _SDN = {"sdn", "son", "sin", "sdm", "5dn", "s0n", "sbn", "spn"}
-_BHD = {"bhd", "bho", "bid", "beld", "bied", "8hd", "bhn", "bhp", "ehd", "bud", "bld", "bhd."}
+_BHD = {"bhd", "bho", "bid", "beld", "bied", "8hd", "6hd", "rhd", "bhn", "bhp", "ehd", "bud", "bld", "bhd."}
+
+
+_SB = re.compile(r"(?<=\s)[S5$][/|][B8DRP](?=\.?$)")
 
 
 def _fix_legal(text: str) -> str:
-    """Undo common OCR slips in the Malaysian legal form "SDN BHD" ("SON BHD", "SDN BHO")."""
-    toks = text.split(" ")
-    for k in range(len(toks) - 1):
+    """Undo common OCR slips in the Malaysian legal forms "SDN BHD" ("SON BHD", "SDN BHO",
+    "Sdn.Rhd") and "S/B" ending a name ("S/8", "5/B").
+
+    >>> _fix_legal("HERO SDN 6HD"), _fix_legal("Segi Sdn.Rhd"), _fix_legal("99 SPEED MART S/8")
+    ('HERO SDN BHD', 'Segi Sdn.Bhd', '99 SPEED MART S/B')
+    """
+    toks = re.split(r"(\s+|(?<=\w)\.(?=\w))", text)  # words at even indices
+    for k in range(0, len(toks) - 2, 2):
         a = re.sub(r"[^\w]", "", toks[k]).lower()
-        b = re.sub(r"[^\w]", "", toks[k + 1]).lower()
+        b = re.sub(r"[^\w]", "", toks[k + 2]).lower()
         if a in _SDN and b in _BHD and (a != "sdn" or b != "bhd"):
-            up = toks[k].isupper() or toks[k + 1].isupper()
+            up = toks[k].isupper() or toks[k + 2].isupper()
             toks[k] = re.sub(r"\w+", "SDN" if up else "Sdn", toks[k], count=1)
-            toks[k + 1] = re.sub(r"\w+", "BHD" if up else "Bhd", toks[k + 1], count=1)
-    return " ".join(toks)
+            toks[k + 2] = re.sub(r"\w+", "BHD" if up else "Bhd", toks[k + 2], count=1)
+    return _SB.sub("S/B", "".join(toks))
 
 
 _ZERO_IN_WORD = re.compile(r"(?<=[A-Za-z])0+(?=[A-Za-z])|(?<=\b[A-Z])0(?=\.|\b)")
