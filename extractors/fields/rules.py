@@ -1169,7 +1169,8 @@ _BOILER = re.compile(
     r"\b(?:receipt|tax\s*invoice|invoice|cash\s*bill|bill|welcome|thank|official|copy|duplicate|"
     r"simplified|rechnung|facture|quittung|kassenbon|ticket|order|table|cashier|date|time|tel|fax|"
     r"phone|email|e-mail|www|http|gst|vat|reg|no\.?\s*:|member|change|total|amount|qty|"
-    r"item|sales|payment|customer|copy|voucher|points|feedback|please|goods|sold|call)\b",
+    r"item|sales|payment|customer|copy|voucher|points|feedback|please|goods|sold|call|"
+    r"(?:company|co|roc|business)\.?\s*(?:no|reg|registration)\b\.?)\b",
     re.IGNORECASE,
 )
 _ADDRESS = re.compile(
@@ -1432,16 +1433,20 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             nxt = page1[k + 1]
             nt = nxt.text.strip()
             if (_LEGAL.search(_fix_legal(nt)) and not _STOP_ADDR.search(nt) and _alpha(nt) >= 2 and len(nt) < 40
-                    and not _ADDRESS.search(nt) and nxt.pbox[1] - name_ln.pbox[3] < 1.5 * name_ln.h):
+                    and not _ADDRESS.search(nt) and not _BOILER.search(nt)
+                    and nxt.pbox[1] - name_ln.pbox[3] < 1.5 * name_ln.h):
                 name_lines.append(nxt)
         # … or "LIAN CHI PU TIAN VEGETARIAN" / "RESTAURANT SDN BHD"
+        # (not when the line ends with its registration number: the legal name is complete)
         fixed = _fix_legal(name_ln.text)
         m = _LEGAL.search(fixed)
-        if k > 0 and m and len(fixed[: m.start()].split()) <= 2:
+        before = fixed[: m.start()].split() if m else []
+        if k > 0 and m and len(before) <= 2 and not re.search(r"\(?[\w-]*\d{4,}[\w-]*\)?\s*$", fixed):
             prv = page1[k - 1]
             pt = prv.text.strip()
             letters = _alpha(pt)
-            if (letters >= 4 and sum(ch.isupper() for ch in pt) >= 0.8 * letters
+            # a line that is only the legal form ("Sdn Bhd") takes the name above it in any case
+            if (letters >= 4 and (not before or sum(ch.isupper() for ch in pt) >= 0.8 * letters)
                     and not any(ch.isdigit() for ch in pt) and not _BOILER.search(pt)
                     and not _ADDRESS.search(pt) and name_ln.pbox[1] - prv.pbox[3] < 1.5 * name_ln.h):
                 name_lines.insert(0, prv)
@@ -1538,8 +1543,8 @@ def _customer_block(ctx: _Ctx, segs: list[_L], used: set[int], vendor: Field | N
     return None
 
 
-_SDN = {"sdn", "son", "sin", "sdm", "5dn", "s0n", "sbn", "spn"}
-_BHD = {"bhd", "bho", "bid", "beld", "bied", "8hd", "6hd", "rhd", "bhn", "bhp", "ehd", "bud", "bld", "bhd."}
+_SDN = {"sdn", "son", "sin", "san", "sdm", "5dn", "s0n", "sbn", "spn"}
+_BHD = {"bhd", "bho", "bid", "beld", "bied", "8hd", "6hd", "rhd", "bad", "bhn", "bhp", "ehd", "bud", "bld", "bhd."}
 
 
 _SB = re.compile(r"(?<=\s)[S5$][/|][B8DRP](?=\.?$)")
