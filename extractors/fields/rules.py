@@ -1547,15 +1547,15 @@ _SDN = {"sdn", "son", "sin", "san", "sdm", "5dn", "s0n", "sbn", "spn"}
 _BHD = {"bhd", "bho", "bid", "beld", "bied", "8hd", "6hd", "rhd", "bad", "bhn", "bhp", "ehd", "bud", "bld", "bhd."}
 
 
-_SB = re.compile(r"(?<=\s)[S5$][/|][B8DRP](?=\.?$)")
+_SB = re.compile(r"(?<=\s)[S5$][/|][B8DRP](?=\.?(?:\s*\([^()]*\))?$)")
 
 
 def _fix_legal(text: str) -> str:
     """Undo common OCR slips in the Malaysian legal forms "SDN BHD" ("SON BHD", "SDN BHO",
     "Sdn.Rhd") and "S/B" ending a name ("S/8", "5/B").
 
-    >>> _fix_legal("HERO SDN 6HD"), _fix_legal("Segi Sdn.Rhd"), _fix_legal("99 SPEED MART S/8")
-    ('HERO SDN BHD', 'Segi Sdn.Bhd', '99 SPEED MART S/B')
+    >>> _fix_legal("HERO SDN 6HD"), _fix_legal("Segi Sdn.Rhd"), _fix_legal("99 SPEED MART S/8 (519537-X)")
+    ('HERO SDN BHD', 'Segi Sdn.Bhd', '99 SPEED MART S/B (519537-X)')
     """
     toks = re.split(r"(\s+|(?<=\w)\.(?=\w))", text)  # words at even indices
     for k in range(0, len(toks) - 2, 2):
