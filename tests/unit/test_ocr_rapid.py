@@ -10,6 +10,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from extractors import registry
@@ -220,6 +221,20 @@ def test_a_dropped_space_is_restored_from_the_ink_gap() -> None:
     words = line_words(line, text, 0.9, _boxes(even), gap_factor=1.5,
                        page=_inked(text, even, {4: 5.0}), ink_gap=0.2)
     assert [w for w, _, _ in words] == ["SANYUSHOP"]
+
+
+def test_letter_spaced_print_is_not_cut_into_letters() -> None:
+    # "GARDENIA HOUSE" at a 25 px pitch with its space dropped, then "BAKERIES" set wide (40 px)
+    text, line = "GARDENIAHOUSEBAKERIES", [(0, 10), (760, 10), (760, 40), (0, 40)]
+    centers, x = [], 20.0
+    for i in range(len(text)):
+        centers.append(x)
+        x += 40 if i >= 12 else 37 if i == 7 else 25
+    page = np.full((60, 800), 255, dtype=np.uint8)
+    for c in centers:
+        page[15:36, int(c - 8.5):int(c + 8.5)] = 0
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.7, page=page, ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["GARDENIA", "HOUSEBAKERIES"]
 
 
 def test_orientation_is_left_alone_without_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
