@@ -1239,6 +1239,12 @@ def _top_name(ctx: _Ctx, lines: list[_L]) -> tuple[_L | None, float]:
     # the legal owner printed under the shop ("Owned by: X SDN BHD") is not the merchant's name
     scored = [(sc - 1.5 if _OWNER.search(ln.text) or (r > 0 and _OWNER.search(top[r - 1].text)) else sc, ln)
               for r, (sc, ln) in enumerate(scored)]
+    # the name is printed above its address: lines under the first street line (address words and
+    # a number, "NO.54, BATU 5,JALAN IPOH,") are its continuation ("KG.BATU,")
+    street = next((r for r, ln in enumerate(top) if _ADDRESS.search(ln.text) and re.search(r"\d", ln.text)
+                   and _alpha(ln.text) >= 4), None)
+    if street is not None:
+        scored = [(sc - 1.0 if r > street else sc, ln) for r, (sc, ln) in enumerate(scored)]
     best = max(scored, key=lambda t: t[0])
     return (best[1], best[0]) if best[0] > 0 else (None, best[0])
 

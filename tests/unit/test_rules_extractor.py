@@ -335,6 +335,17 @@ def test_a_line_that_is_only_the_legal_form_takes_the_name_above() -> None:
     assert vals["merchant_name"] == "Timeless Kitchenette Sdn Bhd"
 
 
+def test_a_line_under_the_street_line_is_address_not_name() -> None:
+    vals = _receipt([
+        (40, [(60, "SIMPLIFIED TAX INVOICE")]),
+        (70, [(60, "Sin Thye & Comfany")]),
+        (100, [(60, "NO.54, BATU 5,JALAN IPOH,")]),
+        (130, [(60, "KG.BATU,")]),
+        (300, [(60, "TOTAL"), (540, "110.00")]),
+    ])
+    assert vals["merchant_name"] == "Sin Thye & Comfany"
+
+
 def test_the_legal_owner_under_the_shop_is_not_the_merchant_name() -> None:
     vals = _receipt([
         (40, [(60, "SUNNY STATIONERY")]),
