@@ -17,7 +17,8 @@ Three steps, all offline:
    continue while the following lines stay aligned with the value.
 
 Candidates from all sources are scored; an answer below :attr:`RulesQA.min_confidence` becomes
-"I don't know" (``answer=None``) — a random word is never returned.
+"I don't know" (``answer=None``) — a random word is never returned. On forms a learned ranker
+(``qa_rank.json``, :func:`rank_features`) then reorders the best candidates; the scores stay.
 
 >>> parse_question("What is the invoice number?").field
 'invoice_id'
@@ -28,6 +29,7 @@ Candidates from all sources are scored; an answer below :attr:`RulesQA.min_confi
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -36,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schemas.document import Document, Page, Word, union_box
@@ -1101,12 +1104,34 @@ class RulesQA:
                 # not the merchant's printed name
                 _check_sender_domain(doc, cands)
         ranked = _merge(cands)
+        if doc.n_words and analysis.doc_type == "form":
+            ranked = self._rerank(doc, query, cands, ranked)
         good = [c for c in ranked if c.score >= self.min_confidence][:max(1, top_k)]
         if not good:
             best = ranked[0].score if ranked else 0.0
             return [Answer(answer=None, confidence=round(min(best, self.min_confidence) * 0.5, 4),
                            engine=self.name, field=query.field)]
         return [self._to_answer(c, query) for c in good]
+
+    def _rerank(self, doc: Document, query: Query, cands: list[_Candidate],
+                ranked: list[_Candidate]) -> list[_Candidate]:
+        """Forms: the best candidates reordered by the learned ranker (:func:`rank_features`,
+        ``qa_rank.json``: the probability that a candidate is the answer). Scores (the answer's
+        confidence, and "I don't know" below :attr:`min_confidence`) stay the hand-tuned ones;
+        unchanged when the ranker is missing or there is nothing to choose between."""
+        model = load_ranker()
+        if model is None or not query.label or query.item is not None or len(ranked) < 2:
+            return ranked
+        from extractors.fields import kv
+
+        head = ranked[:RANK_TOP]
+        try:
+            probs = kv.predict(model, rank_features(self, doc, query, cands, head))[:, 0]
+        except ValueError as exc:  # a ranker trained on other features: keep the hand order
+            log.warning("qa: ranker unusable (%s)", exc)
+            return ranked
+        order = sorted(range(len(head)), key=lambda i: (-probs[i], i))
+        return [head[i] for i in order] + ranked[RANK_TOP:]
 
     def _unlabelled(self, doc: Document, query: Query) -> list[_Candidate]:
         """Last resort for "What is the date / time?": the first valid date (time) printed
@@ -1768,3 +1793,167 @@ def _words_in(page: Page, box: Sequence[int]) -> list[Word]:
     x0, y0, x1, y1 = box
     return [w for w in page.words
             if w.box[0] >= x0 - 2 and w.box[2] <= x1 + 2 and w.box[1] >= y0 - 2 and w.box[3] <= y1 + 2]
+
+
+# -- the learned ranker (forms) ---------------------------------------------------------------
+RANK_MODEL_PATH = Path(__file__).with_name("qa_rank.json")
+RANK_TOP = 12
+"""How many of the best candidates the ranker reorders."""
+_RANK_SOURCES = ("field", "field:fallback", "kv", "layout:right", "layout:below", "layout:left", "form",
+                 "unlabelled")
+_RANK_FAMILIES = ("kv", "layout", "form", "field")
+RANK_FEATURES = (
+    ("score", "rank", "score_gap", "n_cands")
+    + tuple(f"src_{s}" for s in _RANK_SOURCES)
+    + tuple(f"fam_{f}" for f in _RANK_FAMILIES)
+    + ("role_key", "role_value", "role_header", "role_other",
+       "log_chars", "n_words", "digits", "upper", "ends_colon", "has_colon",
+       "label_ratio", "label_partial",
+       "in_entity", "entity_covered", "link_p", "label_entity_sim",
+       "dx_label", "dy_label", "label_score", "mark", "field_question", "ocr_conf",
+       "lex_k", "lex_v", "lex_h", "lex_k_last", "lex_known")
+)
+"""What :func:`rank_features` computes per candidate, in order (the ranker checks the count)."""
+_RANKER: dict[str, Any] | None = None
+_RANKER_READ = False
+_RANKER_LOCK = threading.Lock()
+
+
+def load_ranker(path: str | Path | None = None) -> dict[str, Any] | None:
+    """The candidate ranker (``qa_rank.json``, trained by ``python -m
+    extractors.fields.train_qa_rank``), loaded once; ``None`` when missing or unreadable (the
+    hand-tuned order is kept)."""
+    global _RANKER, _RANKER_READ
+    from extractors.fields import kv
+
+    if path is not None:
+        return kv.trees_from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    if not _RANKER_READ:
+        with _RANKER_LOCK:
+            if not _RANKER_READ:
+                try:
+                    _RANKER = kv.trees_from_json(json.loads(RANK_MODEL_PATH.read_text(encoding="utf-8")))
+                except (OSError, ValueError, KeyError) as exc:
+                    log.warning("qa: ranker %s unusable (%s); hand-tuned order",
+                                RANK_MODEL_PATH.name, type(exc).__name__)
+                    _RANKER = None
+                _RANKER_READ = True
+    return _RANKER
+
+
+def _label_links(engine: RulesQA, page: Page, target: str) -> tuple[Any, dict[int, float], float]:
+    """The form reader's parse of ``page``, the best link probability from an entity that reads
+    as the asked label to each other entity, and how well the best such entity matches."""
+    from rapidfuzz import fuzz
+
+    from extractors.fields import kv
+
+    pp = engine._form_parse(page)
+    if pp is None or not pp.entities:
+        return None, {}, 0.0
+    matched: dict[int, float] = {}
+    for i, e in enumerate(pp.entities):
+        norm = norm_label(kv.clean_key(e.text))
+        sim = fuzz.ratio(norm, target) / 100.0
+        if min(len(norm), len(target)) <= 3 and norm != target:
+            sim = min(sim, 0.5)
+        if sim >= 0.7:
+            matched[i] = sim
+    probs: dict[int, float] = {}
+    if matched:
+        links = kv.link_candidates(pp.entities, list(matched))
+        model = kv.load_model()
+        if links and model is not None:
+            p = kv.predict(model["link"], kv.link_features(pp.entities, links, page.width))
+            for (_, v, _), pv in zip(links, p[:, 0], strict=True):
+                probs[v] = max(probs.get(v, 0.0), float(pv))
+    return pp, probs, max(matched.values(), default=0.0)
+
+
+def _entity_of(pp: Any, words: Sequence[Word]) -> tuple[int | None, float, float]:
+    """The form reader's entity holding most of ``words``: its index, the share of ``words`` in
+    it and the share of its words they cover."""
+    if pp is None or not words:
+        return None, 0.0, 0.0
+    ids = {id(w) for w in words}
+    best, bn = -1, 0
+    for i, e in enumerate(pp.entities):
+        n = sum(1 for w in e.words if id(w) in ids)
+        if n > bn:
+            best, bn = i, n
+    if best < 0:  # the reader's own copies of the words (leaders cut out): by their boxes
+        b = union_box([w.bbox for w in words])
+        for i, e in enumerate(pp.entities):
+            n = sum(1 for w in e.words if w.bbox[0] >= b[0] - 1 and w.bbox[2] <= b[2] + 1
+                    and w.bbox[1] >= b[1] - 1 and w.bbox[3] <= b[3] + 1)
+            if n > bn:
+                best, bn = i, n
+    if best < 0:
+        return None, 0.0, 0.0
+    return best, bn / len(words), bn / max(1, len(pp.entities[best].words))
+
+
+def rank_features(engine: RulesQA, doc: Document, query: Query, cands: Sequence[_Candidate],
+                  ranked: Sequence[_Candidate]) -> Any:
+    """Features of the merged candidates ``ranked`` (best first) for the learned ranker, one row
+    per candidate (:data:`RANK_FEATURES`): the hand-tuned score and rank, which sources proposed
+    the text, the form reader's roles of its words and the link probability from the asked
+    label's entity, the text's shape and how much it reads like a key (lexicon), and where it
+    sits relative to the printed label."""
+    import numpy as np
+    from rapidfuzz import fuzz
+
+    from extractors.fields import kv
+
+    target = norm_label(query.label) if query.label else ""
+    fam: dict[str, dict[str, float]] = {}
+    for c in cands:
+        d = fam.setdefault(" ".join(c.text.lower().split()), {})
+        f = c.source.split(":")[0]
+        d[f] = max(d.get(f, 0.0), c.score)
+    hits = _weighted_labels(doc, query.label, {}) if query.label else []
+    hit = hits[0] if hits else None
+    model = kv.load_model()
+    lex = model.get("lexicon") if model is not None else None
+    pages: dict[int, tuple[Any, dict[int, float], float]] = {}
+    top = ranked[0].score
+    rows = []
+    for r, c in enumerate(ranked):
+        x = [c.score, float(r), c.score - top, float(len(ranked))]
+        x += [float(c.source == s) for s in _RANK_SOURCES]
+        families = fam.get(" ".join(c.text.lower().split()), {})
+        x += [families.get(f, 0.0) for f in _RANK_FAMILIES]
+        page = c.page
+        words = c.words or (_words_in(page, c.bbox) if page is not None and c.bbox else [])
+        roles = engine._roles_of(page, words) if page is not None and words else None
+        x += list(roles) if roles is not None else [-1.0] * 4
+        t = c.text
+        letters = [ch for ch in t if ch.isalpha()]
+        x += [float(np.log1p(len(t))), float(len(t.split())),
+              sum(ch.isdigit() for ch in t) / max(1, len(t)),
+              sum(ch.isupper() for ch in letters) / max(1, len(letters)),
+              float(t.endswith(":")), float(":" in t)]
+        nt = norm_label(t)
+        x += [fuzz.ratio(nt, target) / 100.0 if target else 0.0,
+              fuzz.partial_ratio(target, nt) / 100.0 if target and nt else 0.0]
+        if page is not None and target:
+            if id(page) not in pages:
+                pages[id(page)] = _label_links(engine, page, target)
+            pp, probs, msim = pages[id(page)]
+            ei, cov_c, cov_e = _entity_of(pp, words)
+            x += [cov_c, cov_e, probs.get(ei, -1.0) if ei is not None else -1.0, msim]
+        else:
+            x += [0.0, 0.0, -1.0, 0.0]
+        if hit is not None and words and page is not None and doc.pages[hit.page] is page:
+            label = [page.words[i] for i in hit.word_ids]
+            lb = union_box([w.bbox for w in label])
+            h = _height(label)
+            cb = union_box([w.bbox for w in words])
+            x += [(cb[0] - lb[2]) / h, (cb[1] - lb[1]) / h, hit.score]
+        else:
+            x += [-99.0, -99.0, 0.0]
+        x += [float(len(t.strip()) == 1 and t.strip() in _MARK_CHARS), float(bool(query.fields)),
+              float(np.mean([w.confidence for w in words])) if words else -1.0]
+        x += kv.lex_scores(t, lex)
+        rows.append(x)
+    return np.asarray(rows, dtype=float).reshape(len(rows), len(RANK_FEATURES))

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     model: str | None = Field(None, description="hub id or local dir for model engines")
     classify_model: str | None = None
     qa_model: str | None = None
+    # "I don't know" for the model QA engines (README "Asking questions"); the rules engine has its own
+    qa_null_threshold: float = Field(0.0, allow_inf_nan=False, description="extractive QA models "
+                                     "(layoutlmv3, layoutlm, lilt): answer null when log p(no answer) - "
+                                     "log p(best span) exceeds this margin (SQuAD 2.0's "
+                                     "null_score_diff_threshold); raise it to answer more, lower it to "
+                                     "abstain more")
+    qa_min_confidence: float = Field(0.3, ge=0.0, le=1.0, description="donut QA: a generated answer "
+                                     "whose sequence confidence is below this is null")
     device: str = "cpu"
     batch_size: int = Field(8, ge=1)
     precision: str = Field("auto", pattern="^(auto|fp32|fp16|bf16)$",
@@ -83,6 +91,8 @@ class Settings(BaseSettings):
     def output_hash(self) -> str:
         """Hash of the settings that change outputs (not workers or paths): part of the ledger key."""
         keep = self.model_dump(exclude={"workers", "batch_size", "device", "precision", "ocr_timeout_s",
-                                        "render_timeout_s", "tessdata_dir"})
+                                        "render_timeout_s", "tessdata_dir",
+                                        # only `docai ask` reads these, never a processed record
+                                        "qa_null_threshold", "qa_min_confidence"})
         keep["pipeline_version"] = PIPELINE_VERSION
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]

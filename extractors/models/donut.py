@@ -3,7 +3,8 @@
 * :class:`DonutExtractor` — a parsing model (``naver-clova-ix/donut-base-finetuned-cord-v2`` or
   your own fine-tune): the generated tag sequence is parsed to JSON and mapped to receipt/invoice
   fields and line items (CORD ``menu.*`` → line items, ``total.total_price`` → ``total``, …).
-* :class:`DonutQA` — DocVQA (``<s_docvqa><s_question>…</s_question><s_answer>``).
+* :class:`DonutQA` — DocVQA (``<s_docvqa><s_question>…</s_question><s_answer>``); an empty or
+  unsure answer (``Settings.qa_min_confidence``) is "I don't know".
 * :class:`DonutClassifier` — RVL-CDIP (``<s_rvlcdip>`` → ``<s_class><invoice/></s_class>``).
 
 Generated sequences are parsed by :func:`parse_sequence`, which never raises: unclosed tags are
@@ -420,6 +421,8 @@ class DonutQA(_DonutEngine):
 
     name = "donut"
     max_new_tokens = 128
+    unlocated_min_confidence = 0.5
+    """Confidence an answer needs when it is not printed on a page that has OCR words."""
 
     def _model_name(self, settings: Settings) -> str | None:
         return settings.qa_model or settings.model
@@ -431,22 +434,44 @@ class DonutQA(_DonutEngine):
         raise UsageError(f"model {self.model_name!r} is not a Donut DocVQA model (no <s_docvqa> prompt)")
 
     def answer(self, doc: Document, question: str, *, top_k: int = 1) -> list[Answer]:
-        """One answer per page, most confident first; ``answer=None`` when nothing parses."""
+        """One answer per page, most confident first, or "I don't know".
+
+        DocVQA models have no "no answer" output, so an answer is kept only when it is not empty,
+        its sequence confidence reaches ``settings.qa_min_confidence`` and, when it cannot be found
+        among the words of a page that has words, also :attr:`unlocated_min_confidence`. When no
+        page keeps one, the first answer is ``answer=None`` with the best rejected confidence (0
+        when nothing was generated); with ``top_k > 1`` the rejected answers follow it.
+        """
         q = " ".join(question.split())
         prompt = f"{self.prompt}<s_question>{q}</s_question><s_answer>"
-        answers: list[Answer] = []
+        kept: list[Answer] = []
+        rejected: list[Answer] = []
+        floor = self.settings.qa_min_confidence
         for page, text, conf in self._run_pages(doc, prompt, max_new_tokens=self.max_new_tokens):
             parsed = parse_sequence(text)
             value = _first_text(parsed.get("answer")) if isinstance(parsed, dict) else None
             if not value:
                 continue
             where = locate_text(doc, value, page_number=page.number)
-            answers.append(Answer(answer=value, confidence=round(conf, 4), page=page.number,
-                                  bbox=where[1] if where else None, engine=self.name,
-                                  words=where[2].split() if where else []))
-        answers.sort(key=lambda a: -a.confidence)
-        unique: list[Answer] = []
-        for a in answers:
-            if all(a.answer != b.answer for b in unique):
-                unique.append(a)
-        return unique[: max(1, top_k)] or [Answer(answer=None, engine=self.name)]
+            a = Answer(answer=value, confidence=round(conf, 4), page=page.number,
+                       bbox=where[1] if where else None, engine=self.name,
+                       words=where[2].split() if where else [])
+            bar = floor if where or not page.words else max(floor, self.unlocated_min_confidence)
+            (kept if conf >= bar else rejected).append(a)
+        answers = _unique(kept)
+        if answers:
+            return answers[: max(1, top_k)]
+        rejected = _unique(rejected)
+        best = rejected[0].confidence if rejected else 0.0
+        log.info("document %s: donut kept no answer (best rejected confidence %.2f)",
+                 doc.sha256[:12], best)
+        return [Answer(answer=None, confidence=best, engine=self.name)] + rejected[: max(1, top_k) - 1]
+
+
+def _unique(answers: list[Answer]) -> list[Answer]:
+    """Most confident first, one per distinct answer text."""
+    out: list[Answer] = []
+    for a in sorted(answers, key=lambda a: -a.confidence):
+        if all(a.answer != b.answer for b in out):
+            out.append(a)
+    return out

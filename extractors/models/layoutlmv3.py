@@ -7,7 +7,8 @@
   (:mod:`extractors.models.windows`); field confidence = mean per-word softmax probability of
   the field's entity type.
 * :class:`LayoutLMv3Classifier`: sequence classification of the first window of the first pages.
-* :class:`LayoutLMv3QA` / :class:`LayoutLMQA`: extractive QA (span → words → page and box).
+* :class:`LayoutLMv3QA` / :class:`LayoutLMQA`: extractive QA (span → words → page and box), or
+  "I don't know" when the model's no-answer (CLS) score beats every span (SQuAD 2.0 rule).
 
 The model is whatever ``from_pretrained`` finds in the directory / hub id (``AutoModelFor...``), so
 each engine loads any of the three architectures; the engine name only labels the output.
@@ -230,6 +231,14 @@ def _forward(bundle: LayoutBundle, windows: list[Window]) -> list[Any]:
     return [logits[i, :len(w)] for i, w in enumerate(windows)]
 
 
+def _log_softmax(x: Any) -> Any:
+    import numpy as np
+
+    z = np.asarray(x, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
 def _softmax(x: Any) -> Any:
     import numpy as np
 
@@ -418,7 +427,16 @@ class LayoutLMv3QA(_LayoutEngine):
         return settings.qa_model or settings.model
 
     def answer(self, doc: Document, question: str, *, top_k: int = 1) -> list[Answer]:
-        """Best spans (words, page, box), highest ``p(start)·p(end)`` first; ``answer=None`` when none."""
+        """Best spans (words, page, box), highest ``p(start)·p(end)`` first, or "I don't know".
+
+        Scores follow SQuAD 2.0 / the Hugging Face QA pipelines: in each window the start and end
+        logits are soft-maxed over the CLS token and the page's tokens; a span scores
+        ``log p(start) + log p(end)`` and the window's *null* score is the same for CLS. The null
+        score of the document is that of the window most sure an answer is in it (the smallest).
+        When it beats the best span by more than ``settings.qa_null_threshold`` (0: whichever is
+        more probable) the first answer is ``answer=None`` with the best span's probability as its
+        (low) confidence; with ``top_k > 1`` the rejected spans follow it as alternatives.
+        """
         import numpy as np
 
         pages = document_pages(doc)
@@ -430,38 +448,46 @@ class LayoutLMv3QA(_LayoutEngine):
         per_page = self._windows(doc, pages, question=q_ids)
         flat = [w for ws in per_page for w in ws]
         outs = self.bundle.run(flat)
-        found: dict[tuple[int, int, int], float] = {}
+        found: dict[tuple[int, int, int], float] = {}  # (page, first word, last word) → log score
+        null = math.inf
         for w, (start, end) in zip(flat, outs, strict=True):
             ctx = np.array([i for i, wi in enumerate(w.token_word) if wi >= 0])
             if ctx.size == 0:
                 continue
             idx = np.concatenate([[0], ctx])  # CLS competes as "no answer in this window"
-            ps = _softmax(start[idx])[1:]
-            pe = _softmax(end[idx])[1:]
-            top_s = np.argsort(-ps)[: self.candidates]
-            top_e = np.argsort(-pe)[: self.candidates]
+            ls = _log_softmax(start[idx])
+            le = _log_softmax(end[idx])
+            null = min(null, float(ls[0] + le[0]))
+            ls, le = ls[1:], le[1:]
+            top_s = np.argsort(-ls)[: self.candidates]
+            top_e = np.argsort(-le)[: self.candidates]
             for a in top_s:
                 for b in top_e:
                     if b < a or b - a >= self.max_answer_tokens:
                         continue
                     s_word, e_word = w.token_word[ctx[a]], w.token_word[ctx[b]]
                     key = (w.page_index, s_word, e_word)
-                    score = float(ps[a] * pe[b])
-                    if score > found.get(key, -1.0):
+                    score = float(ls[a] + le[b])
+                    if score > found.get(key, -math.inf):
                         found[key] = score
         if not found:
             return [Answer(answer=None, engine=self.name)]
-        ranked = sorted(found.items(), key=lambda kv: -kv[1])[: max(1, top_k)]
+        ranked = sorted(found.items(), key=lambda kv: -kv[1])
+        best = ranked[0][1]
+        if not math.isfinite(best):  # pragma: no cover - defensive (non-finite logits)
+            return [Answer(answer=None, engine=self.name)]
         answers: list[Answer] = []
-        for (pi, s_word, e_word), score in ranked:
+        if null - best > self.settings.qa_null_threshold:
+            answers.append(Answer(answer=None, confidence=round(math.exp(best), 4), engine=self.name))
+            log.info("document %s: %s found no answer (null %.2f, best span %.2f)",
+                     doc.sha256[:12], self.name, null, best)
+        for (pi, s_word, e_word), score in ranked[: max(1, top_k) - len(answers)]:
             words = pages[pi].words[s_word:e_word + 1]
             answers.append(Answer(
-                answer=" ".join(w.text for w in words), confidence=round(score, 4),
+                answer=" ".join(w.text for w in words), confidence=round(math.exp(score), 4),
                 page=pages[pi].page.number,
                 bbox=[int(v) for v in union_box([w.box for w in words])], engine=self.name,
                 words=[w.text for w in words]))
-        if not math.isfinite(answers[0].confidence):  # pragma: no cover - defensive
-            return [Answer(answer=None, engine=self.name)]
         return answers
 
 

@@ -153,7 +153,9 @@ def test_classifier_refuses_a_token_classification_model(lmv3_token):
 
 
 def test_qa_span_maps_to_words_page_and_box(lmv3_qa, receipt_doc):
-    eng = registry.create("qa", "layoutlmv3", Settings(qa_model=str(lmv3_qa)))
+    # random weights put "no answer" and the best span within a fraction of a logit of each other:
+    # a large margin keeps this test on the spans (the no-answer rule: test_qa_null.py)
+    eng = registry.create("qa", "layoutlmv3", Settings(qa_model=str(lmv3_qa), qa_null_threshold=50))
     answers = eng.answer(receipt_doc, "what is the total?", top_k=3)
     assert 1 <= len(answers) <= 3
     words = {w.text: w for w in receipt_doc.pages[0].words}
@@ -173,7 +175,7 @@ def test_layoutlm_qa_engine(models_dir, receipt_doc):
     from tests.models.builders import tiny_layoutlm
 
     d = tiny_layoutlm(models_dir / "lm_qa", "qa", labels=["LABEL_0", "LABEL_1"])
-    eng = registry.create("qa", "layoutlm", Settings(qa_model=str(d)))
+    eng = registry.create("qa", "layoutlm", Settings(qa_model=str(d), qa_null_threshold=50))
     a = eng.answer(receipt_doc, "what is the date?")[0]
     assert a.engine == "layoutlm" and a.answer and a.page == 1
 

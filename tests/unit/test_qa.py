@@ -647,3 +647,72 @@ def test_a_mark_before_an_option_label_answers_it(layout_qa):
                           ("Remarks: none", 60, 300)]))
     assert layout_qa.answer(doc, "What is the Productivity Improvement?")[0].answer == "x"
     assert layout_qa.answer(doc, "What is the Cost Reduction?")[0].answer != "x"
+
+
+# -- the learned ranker (forms) ----------------------------------------------------------------
+class FormClassifier:
+    name = "fake-form"
+
+    def classify(self, doc):
+        return "form", 0.9
+
+
+def ranker_preferring(feature: str, threshold: float) -> dict:
+    """A one-tree ranker: candidates whose ``feature`` is above ``threshold`` rank first."""
+    from extractors.fields import kv
+    from extractors.qa import RANK_FEATURES
+
+    raw = {"features": list(RANK_FEATURES), "n_out": 1, "depth": 1, "baseline": [0.0],
+           "feature": [RANK_FEATURES.index(feature), -1, -1], "threshold": [threshold, 0, 0],
+           "left": [1, -1, -1], "right": [2, -1, -1], "value": [0, -3.0, 3.0], "roots": [0],
+           "tree_class": [0]}
+    return kv.trees_from_json(raw)
+
+
+@pytest.fixture
+def header_row_doc() -> Document:
+    # "Code" with a column header printed right of it and the value below it
+    return doc_of(page_of([("Code", 60, 100), ("Amount", 400, 100), ("12345", 60, 130),
+                           ("Signed: Jane Roe", 60, 400)]))
+
+
+def test_ranker_reorders_form_candidates_and_keeps_scores(monkeypatch, header_row_doc):
+    from extractors import qa as Q
+
+    qa = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
+    monkeypatch.setattr(Q, "load_ranker", lambda path=None: None)
+    hand = qa.answer(header_row_doc, "What is the Code?", top_k=2)
+    assert [a.answer for a in hand] == ["12345", "Amount"]
+    # a ranker that prefers text with capitals puts the column header first
+    monkeypatch.setattr(Q, "load_ranker", lambda path=None: ranker_preferring("upper", 0.1))
+    ranked = qa.answer(header_row_doc, "What is the Code?", top_k=2)
+    assert [a.answer for a in ranked] == ["Amount", "12345"]
+    # the confidences are still the hand-tuned scores
+    assert {a.answer: a.confidence for a in ranked} == {a.answer: a.confidence for a in hand}
+    # not a form (no classifier: "other"): the hand order stays
+    other = RulesQA(None, classifier=False, extractor=False, use_semantic=False)
+    assert other.answer(header_row_doc, "What is the Code?")[0].answer == "12345"
+
+
+def test_rank_features_one_row_per_candidate(header_row_doc):
+    from extractors import qa as Q
+
+    qa = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
+    query = Q.parse_question("What is the Code?")
+    cands = qa._from_layout(header_row_doc, query)
+    ranked = Q._merge(cands)
+    x = Q.rank_features(qa, header_row_doc, query, cands, ranked)
+    assert x.shape == (len(ranked), len(Q.RANK_FEATURES)) and len(ranked) >= 2
+    row = dict(zip(Q.RANK_FEATURES, x[[c.text for c in ranked].index("12345")], strict=True))
+    assert row["digits"] == 1.0 and row["src_layout:below"] == 1.0 and row["dy_label"] > 0
+    assert row["label_score"] == 1.0
+
+
+def test_missing_ranker_keeps_the_hand_order(monkeypatch, tmp_path, header_row_doc, caplog):
+    from extractors import qa as Q
+
+    monkeypatch.setattr(Q, "RANK_MODEL_PATH", tmp_path / "absent.json")
+    monkeypatch.setattr(Q, "_RANKER_READ", False)
+    assert Q.load_ranker() is None and "unusable" in caplog.text
+    qa = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
+    assert qa.answer(header_row_doc, "What is the Code?")[0].answer == "12345"
