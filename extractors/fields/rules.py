@@ -1412,15 +1412,23 @@ def _sub_line(ln: _L, skip_chars: int) -> _L:
     return _make_line(ln.page, ln.pno, ln.idx, keep) if keep else ln
 
 
-_UK_POSTCODE = re.compile(r"\b([A-Z]{1,2})([0-9O]{1,2})([A-Z]?) ([0-9O])([A-Z]{2})\b")
+_UK_POSTCODE = re.compile(r"\b([A-Z]{1,2})([0-9OI]{1,2})([A-Z]?) ([0-9OI])([A-Z]{2})\b")
 
 
 def _clean_address(text: str) -> str:
-    """Strip stray OCR punctuation at the ends of an address; a letter O read where a UK
-    postcode has a digit becomes 0 ("LE55 OBE" -> "LE55 0BE")."""
+    """Strip stray OCR punctuation at the ends of an address; a letter O or I read where a UK
+    postcode has a digit becomes 0 or 1 ("LE55 OBE" -> "LE55 0BE", "TWIP 3RP" -> "TW1P 3RP").
+
+    >>> _clean_address("Cambridge, TWIP 3RP"), _clean_address("York OXIM 7DL")
+    ('Cambridge, TW1P 3RP', 'York OX1M 7DL')
+    """
     text = re.sub(r"[\s|~_'\"“”‘’]+$", "", re.sub(r"^[\s|~_'\"“”‘’.,;:]+", "", text))
-    return _UK_POSTCODE.sub(lambda m: m.group(1) + m.group(2).replace("O", "0") + m.group(3) + " "
-                            + m.group(4).replace("O", "0") + m.group(5), text)
+
+    def digits(t: str) -> str:
+        return t.replace("O", "0").replace("I", "1")
+
+    return _UK_POSTCODE.sub(lambda m: m.group(1) + digits(m.group(2)) + m.group(3) + " "
+                            + digits(m.group(4)) + m.group(5), text)
 
 
 def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
@@ -1466,7 +1474,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
         if addr:
             akey = "merchant_address" if doc_type == "receipt" else "vendor_address"
             sep = " " if doc_type == "receipt" else ", "
-            atext = _fix_glyphs(_clean_address(sep.join(ln.text.strip() for ln in addr)))
+            atext = _clean_address(_fix_glyphs(sep.join(ln.text.strip() for ln in addr)))
             out[akey] = _merge_fields(addr, atext, score)
     if doc_type == "invoice":
         cands = []
