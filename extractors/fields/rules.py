@@ -1169,7 +1169,8 @@ _BOILER = re.compile(
     r"\b(?:receipt|tax\s*invoice|invoice|cash\s*bill|bill|welcome|thank|official|copy|duplicate|"
     r"simplified|rechnung|facture|quittung|kassenbon|ticket|order|table|cashier|date|time|tel|fax|"
     r"phone|email|e-mail|www|http|gst|vat|reg|no\.?\s*:|member|change|total|amount|qty|"
-    r"item|sales|payment|customer|copy|voucher|points|feedback|please|goods|sold|call)\b",
+    r"item|sales|payment|customer|copy|voucher|points|feedback|please|goods|sold|call|"
+    r"(?:company|co|roc|business)\.?\s*(?:no|reg|registration)\b\.?)\b",
     re.IGNORECASE,
 )
 _ADDRESS = re.compile(
@@ -1238,6 +1239,12 @@ def _top_name(ctx: _Ctx, lines: list[_L]) -> tuple[_L | None, float]:
     # the legal owner printed under the shop ("Owned by: X SDN BHD") is not the merchant's name
     scored = [(sc - 1.5 if _OWNER.search(ln.text) or (r > 0 and _OWNER.search(top[r - 1].text)) else sc, ln)
               for r, (sc, ln) in enumerate(scored)]
+    # the name is printed above its address: lines under the first street line (address words and
+    # a number, "NO.54, BATU 5,JALAN IPOH,") are its continuation ("KG.BATU,")
+    street = next((r for r, ln in enumerate(top) if _ADDRESS.search(ln.text) and re.search(r"\d", ln.text)
+                   and _alpha(ln.text) >= 4), None)
+    if street is not None:
+        scored = [(sc - 1.0 if r > street else sc, ln) for r, (sc, ln) in enumerate(scored)]
     best = max(scored, key=lambda t: t[0])
     return (best[1], best[0]) if best[0] > 0 else (None, best[0])
 
@@ -1405,15 +1412,23 @@ def _sub_line(ln: _L, skip_chars: int) -> _L:
     return _make_line(ln.page, ln.pno, ln.idx, keep) if keep else ln
 
 
-_UK_POSTCODE = re.compile(r"\b([A-Z]{1,2})([0-9O]{1,2})([A-Z]?) ([0-9O])([A-Z]{2})\b")
+_UK_POSTCODE = re.compile(r"\b([A-Z]{1,2})([0-9OI]{1,2})([A-Z]?) ([0-9OI])([A-Z]{2})\b")
 
 
 def _clean_address(text: str) -> str:
-    """Strip stray OCR punctuation at the ends of an address; a letter O read where a UK
-    postcode has a digit becomes 0 ("LE55 OBE" -> "LE55 0BE")."""
+    """Strip stray OCR punctuation at the ends of an address; a letter O or I read where a UK
+    postcode has a digit becomes 0 or 1 ("LE55 OBE" -> "LE55 0BE", "TWIP 3RP" -> "TW1P 3RP").
+
+    >>> _clean_address("Cambridge, TWIP 3RP"), _clean_address("York OXIM 7DL")
+    ('Cambridge, TW1P 3RP', 'York OX1M 7DL')
+    """
     text = re.sub(r"[\s|~_'\"“”‘’]+$", "", re.sub(r"^[\s|~_'\"“”‘’.,;:]+", "", text))
-    return _UK_POSTCODE.sub(lambda m: m.group(1) + m.group(2).replace("O", "0") + m.group(3) + " "
-                            + m.group(4).replace("O", "0") + m.group(5), text)
+
+    def digits(t: str) -> str:
+        return t.replace("O", "0").replace("I", "1")
+
+    return _UK_POSTCODE.sub(lambda m: m.group(1) + digits(m.group(2)) + m.group(3) + " "
+                            + digits(m.group(4)) + m.group(5), text)
 
 
 def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
@@ -1432,21 +1447,25 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             nxt = page1[k + 1]
             nt = nxt.text.strip()
             if (_LEGAL.search(_fix_legal(nt)) and not _STOP_ADDR.search(nt) and _alpha(nt) >= 2 and len(nt) < 40
-                    and not _ADDRESS.search(nt) and nxt.pbox[1] - name_ln.pbox[3] < 1.5 * name_ln.h):
+                    and not _ADDRESS.search(nt) and not _BOILER.search(nt)
+                    and nxt.pbox[1] - name_ln.pbox[3] < 1.5 * name_ln.h):
                 name_lines.append(nxt)
         # … or "LIAN CHI PU TIAN VEGETARIAN" / "RESTAURANT SDN BHD"
+        # (not when the line ends with its registration number: the legal name is complete)
         fixed = _fix_legal(name_ln.text)
         m = _LEGAL.search(fixed)
-        if k > 0 and m and len(fixed[: m.start()].split()) <= 2:
+        before = fixed[: m.start()].split() if m else []
+        if k > 0 and m and len(before) <= 2 and not re.search(r"\(?[\w-]*\d{4,}[\w-]*\)?\s*$", fixed):
             prv = page1[k - 1]
             pt = prv.text.strip()
             letters = _alpha(pt)
-            if (letters >= 4 and sum(ch.isupper() for ch in pt) >= 0.8 * letters
+            # a line that is only the legal form ("Sdn Bhd") takes the name above it in any case
+            if (letters >= 4 and (not before or sum(ch.isupper() for ch in pt) >= 0.8 * letters)
                     and not any(ch.isdigit() for ch in pt) and not _BOILER.search(pt)
                     and not _ADDRESS.search(pt) and name_ln.pbox[1] - prv.pbox[3] < 1.5 * name_ln.h):
                 name_lines.insert(0, prv)
         text = " ".join(ln.text.strip() for ln in name_lines)
-        text = _strip_regno(_fix_legal(text))
+        text = _fix_glyphs(_strip_regno(_fix_legal(text)))
         key = "merchant_name" if doc_type == "receipt" else "vendor_name"
         out[key] = _merge_fields(name_lines, text, score)
         addr = (_block_after(name_lines[-1], page1) if doc_type == "invoice"
@@ -1455,7 +1474,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
         if addr:
             akey = "merchant_address" if doc_type == "receipt" else "vendor_address"
             sep = " " if doc_type == "receipt" else ", "
-            atext = _clean_address(sep.join(ln.text.strip() for ln in addr))
+            atext = _clean_address(_fix_glyphs(sep.join(ln.text.strip() for ln in addr)))
             out[akey] = _merge_fields(addr, atext, score)
     if doc_type == "invoice":
         cands = []
@@ -1538,21 +1557,69 @@ def _customer_block(ctx: _Ctx, segs: list[_L], used: set[int], vendor: Field | N
     return None
 
 
-_SDN = {"sdn", "son", "sin", "sdm", "5dn", "s0n", "sbn", "spn"}
-_BHD = {"bhd", "bho", "bid", "beld", "bied", "8hd", "bhn", "bhp", "ehd", "bud", "bld", "bhd."}
+_SDN = {"sdn", "son", "sin", "san", "sdm", "5dn", "s0n", "sbn", "spn"}
+_BHD = {"bhd", "bho", "bid", "beld", "bied", "8hd", "6hd", "rhd", "bad", "bhn", "bhp", "ehd", "bud", "bld", "bhd."}
+
+
+_SB = re.compile(r"(?<=\s)[S5$][/|][B8DRP](?=\.?(?:\s*\([^()]*\))?$)")
 
 
 def _fix_legal(text: str) -> str:
-    """Undo common OCR slips in the Malaysian legal form "SDN BHD" ("SON BHD", "SDN BHO")."""
-    toks = text.split(" ")
-    for k in range(len(toks) - 1):
+    """Undo common OCR slips in the Malaysian legal forms "SDN BHD" ("SON BHD", "SDN BHO",
+    "Sdn.Rhd") and "S/B" ending a name ("S/8", "5/B").
+
+    >>> _fix_legal("HERO SDN 6HD"), _fix_legal("Segi Sdn.Rhd"), _fix_legal("99 SPEED MART S/8 (519537-X)")
+    ('HERO SDN BHD', 'Segi Sdn.Bhd', '99 SPEED MART S/B (519537-X)')
+    """
+    toks = re.split(r"(\s+|(?<=\w)\.(?=\w))", text)  # words at even indices
+    for k in range(0, len(toks) - 2, 2):
         a = re.sub(r"[^\w]", "", toks[k]).lower()
-        b = re.sub(r"[^\w]", "", toks[k + 1]).lower()
+        b = re.sub(r"[^\w]", "", toks[k + 2]).lower()
         if a in _SDN and b in _BHD and (a != "sdn" or b != "bhd"):
-            up = toks[k].isupper() or toks[k + 1].isupper()
+            up = toks[k].isupper() or toks[k + 2].isupper()
             toks[k] = re.sub(r"\w+", "SDN" if up else "Sdn", toks[k], count=1)
-            toks[k + 1] = re.sub(r"\w+", "BHD" if up else "Bhd", toks[k + 1], count=1)
-    return " ".join(toks)
+            toks[k + 2] = re.sub(r"\w+", "BHD" if up else "Bhd", toks[k + 2], count=1)
+    return _SB.sub("S/B", "".join(toks))
+
+
+_ZERO_IN_WORD = re.compile(r"(?<=[A-Za-z])0+(?=[A-Za-z])|(?<=\b[A-Z])0(?=\.|\b)")
+_ONE_IN_WORD = re.compile(r"(?<=[A-Za-z])1(?=[A-Za-z])")
+_O_IN_NUMBER = re.compile(r"\b(?=[\dOo]*\d{2})[\dOo]*[Oo][\dOo]*\b")
+_BRACKET_GLUE = re.compile(r"(?<=[\w.])(?=\([^()\d]{1,20}\))|(?<=\))(?=\w)")
+
+
+def _one_in_word(m: re.Match[str]) -> str:
+    """"I" or "l" for a one between letters, or the one itself inside a short upper-case code
+    (the UK postcode district "E1U")."""
+    text, i = m.string, m.start()
+    a, b = i, i + 1
+    while a > 0 and text[a - 1].isalnum():
+        a -= 1
+    while b < len(text) and text[b].isalnum():
+        b += 1
+    if text[i - 1].islower():
+        return "l"
+    return "1" if _alpha(text[a:b]) < 3 else "I"
+
+
+def _fix_glyphs(text: str) -> str:
+    """Undo digit/letter slips the recogniser makes inside printed names and addresses, where a
+    word is letters and a number is digits: zeros inside words ("F00DICI0US", "S0ON", "L0T",
+    "C0.") -> O, a one between letters ("SET1A", "Peta1ing") -> I or l after the case of the
+    letter before it, a letter O inside a number ("4600O", "403o0") -> 0; and spaces around a
+    short bracketed word glued to its neighbours ("BAKERIES(KL)SDN" -> "BAKERIES (KL) SDN").
+    Mixed codes (``U13/X``, ``G-13``, ``SS21/34``) are left alone: their digits are not flanked
+    by letters.
+
+    >>> _fix_glyphs("KMF F00DICI0US SDN BHD C0. L0T 3, 4600O SET1A Peta1ing U13/X G-13 BAKERIES(KL)SDN")
+    'KMF FOODICIOUS SDN BHD CO. LOT 3, 46000 SETIA Petaling U13/X G-13 BAKERIES (KL) SDN'
+    >>> _fix_glyphs("Brighton, E1U 1PU")
+    'Brighton, E1U 1PU'
+    """
+    text = _ZERO_IN_WORD.sub(lambda m: "O" * len(m.group(0)), text)
+    text = _ONE_IN_WORD.sub(_one_in_word, text)
+    text = _O_IN_NUMBER.sub(lambda m: m.group(0).replace("O", "0").replace("o", "0"), text)
+    return _BRACKET_GLUE.sub(" ", text.replace(")(", ") (")).replace("  ", " ")
 
 
 def _strip_regno(text: str) -> str:

@@ -10,6 +10,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from extractors import registry
@@ -186,6 +187,54 @@ def test_gaps_split_a_date_from_its_time_but_not_an_amounts_decimals() -> None:
     words = line_words([(90, 50), (500, 50), (500, 70), (90, 70)], text, 0.9,
                        _cells(text, {10: 8.0, 22: 7.0, 23: 7.0}), gap_factor=1.5)
     assert [w for w, _, _ in words] == ["02/02/2017", "7:31PM", "RM29.30"]
+
+
+def _inked(text: str, centers: list[float], widths: dict[int, float] | None = None) -> object:
+    """A white page with one black block per character (17 px wide unless ``widths`` says
+    otherwise) centred on ``centers``, rows 15-35."""
+    import numpy as np
+
+    page = np.full((60, 400), 255, dtype=np.uint8)
+    for i, c in enumerate(centers):
+        half = (widths or {}).get(i, 17.0) / 2
+        page[15:36, int(c - half):int(c + half)] = 0
+    return page
+
+
+def _boxes(centers: list[float]) -> list[list[tuple[float, float]]]:
+    return [[(c - 4, 12), (c + 4, 12), (c + 4, 38), (c - 4, 38)] for c in centers]
+
+
+def test_a_dropped_space_is_restored_from_the_ink_gap() -> None:
+    text, line = "SANYUSHOP", [(0, 10), (300, 10), (300, 40), (0, 40)]
+    # big print: a 25 px pitch, the word gap adds 12 px (a step of 1.48, under GAP_FACTOR)
+    centers = [20 + 25 * i + (12 if i >= 5 else 0) for i in range(len(text))]
+    page = _inked(text, centers)
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5, page=page, ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["SANYU", "SHOP"]
+    # without the page, or switched off: one word
+    assert len(line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5)) == 1
+    assert len(line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5, page=page, ink_gap=0)) == 1
+    # a wide blank that the recogniser's steps do not show (a narrow glyph, "TS" in a monospaced
+    # font) is no space: even pitch, the fifth letter only 5 px wide
+    even = [20 + 25 * i for i in range(len(text))]
+    words = line_words(line, text, 0.9, _boxes(even), gap_factor=1.5,
+                       page=_inked(text, even, {4: 5.0}), ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["SANYUSHOP"]
+
+
+def test_letter_spaced_print_is_not_cut_into_letters() -> None:
+    # "GARDENIA HOUSE" at a 25 px pitch with its space dropped, then "BAKERIES" set wide (40 px)
+    text, line = "GARDENIAHOUSEBAKERIES", [(0, 10), (760, 10), (760, 40), (0, 40)]
+    centers, x = [], 20.0
+    for i in range(len(text)):
+        centers.append(x)
+        x += 40 if i >= 12 else 37 if i == 7 else 25
+    page = np.full((60, 800), 255, dtype=np.uint8)
+    for c in centers:
+        page[15:36, int(c - 8.5):int(c + 8.5)] = 0
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.7, page=page, ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["GARDENIA", "HOUSEBAKERIES"]
 
 
 def test_orientation_is_left_alone_without_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:

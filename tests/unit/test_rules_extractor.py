@@ -289,7 +289,61 @@ def test_merchant_name_keeps_legal_form_when_regno_is_glued_to_it() -> None:
         (100, [(60, "40300 Shah Alam,Selangor.")]),
         (300, [(60, "TOTAL"), (540, "94.19")]),
     ])
-    assert vals["merchant_name"] == "GARDENIA BAKERIES(KL)SDN BHD"
+    assert vals["merchant_name"] == "GARDENIA BAKERIES (KL) SDN BHD"
+
+
+def test_digit_letter_slips_are_undone_in_names_and_addresses_only() -> None:
+    vals = _receipt([
+        (40, [(60, "KMF F00DICI0US SDN BHD")]),
+        (70, [(60, "L0T 3, Jalan Peta1ing 23/1, U13/X")]),
+        (100, [(60, "4030O Shah Alam,Selangor.")]),
+        (300, [(60, "TOTAL"), (540, "10.10")]),
+    ])
+    assert vals["merchant_name"] == "KMF FOODICIOUS SDN BHD"
+    assert vals["merchant_address"] == "LOT 3, Jalan Petaling 23/1, U13/X 40300 Shah Alam,Selangor."
+    assert vals["total"] == "10.10"
+
+
+def test_a_company_number_line_is_neither_the_name_nor_part_of_it() -> None:
+    vals = _receipt([
+        (40, [(60, "PROSPER NIAGA")]),
+        (70, [(60, "Company No : SA0099552-P")]),
+        (100, [(60, "LOT PT 1138 PT 33122")]),
+        (130, [(60, "43200 CHERAS, SELANGOR")]),
+        (300, [(60, "TOTAL"), (540, "10.00")]),
+    ])
+    assert vals["merchant_name"] == "PROSPER NIAGA"
+
+
+def test_a_name_line_ending_with_its_number_does_not_take_the_branch_above() -> None:
+    vals = _receipt([
+        (40, [(60, "SUSHI MENTAI - PANDAN INDAH")]),
+        (70, [(60, "KMF FOODICIOUS SDN BHD (1132106-H)")]),
+        (100, [(60, "NO. 9-G, JALAN PERUBATAN 2,")]),
+        (300, [(60, "TOTAL"), (540, "31.00")]),
+    ])
+    assert vals["merchant_name"] == "KMF FOODICIOUS SDN BHD"
+
+
+def test_a_line_that_is_only_the_legal_form_takes_the_name_above() -> None:
+    vals = _receipt([
+        (40, [(60, "Timeless Kitchenette")]),
+        (70, [(60, "San Bad")]),
+        (100, [(60, "Lot 50, Floor 12, Jalan Genting")]),
+        (300, [(60, "TOTAL"), (540, "59.10")]),
+    ])
+    assert vals["merchant_name"] == "Timeless Kitchenette Sdn Bhd"
+
+
+def test_a_line_under_the_street_line_is_address_not_name() -> None:
+    vals = _receipt([
+        (40, [(60, "SIMPLIFIED TAX INVOICE")]),
+        (70, [(60, "Sin Thye & Comfany")]),
+        (100, [(60, "NO.54, BATU 5,JALAN IPOH,")]),
+        (130, [(60, "KG.BATU,")]),
+        (300, [(60, "TOTAL"), (540, "110.00")]),
+    ])
+    assert vals["merchant_name"] == "Sin Thye & Comfany"
 
 
 def test_the_legal_owner_under_the_shop_is_not_the_merchant_name() -> None:
