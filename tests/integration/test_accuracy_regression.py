@@ -35,13 +35,16 @@ THRESHOLDS = {
     # Raised at 497cf1f (third session: dates glued to times / OCR-slipped months, kv reader
     # retrained): measured total 0.7, date 0.7, name 0.7, address 0.1 (ANLS 0.688), all fields
     # 0.55 (ANLS 0.8135); FUNSD kv F1 0.1486.
+    # Raised at 1966450 (fourth session: digit/letter repairs in names and addresses, RapidOCR
+    # spaces from the ink gaps): measured name 0.8 (ANLS 0.8966), all fields 0.575 (ANLS 0.8427),
+    # the rest as before.
     "sroie.total": 0.6,
     "sroie.transaction_date": 0.6,
-    "sroie.merchant_name": 0.6,
+    "sroie.merchant_name": 0.7,
     "sroie.merchant_address": 0.0,
     "sroie.merchant_address.anls": 0.65,
-    "sroie.overall_exact": 0.5,
-    "sroie.overall_anls": 0.78,
+    "sroie.overall_exact": 0.525,
+    "sroie.overall_anls": 0.8,
     "sroie.doc_type": 0.9,
     "funsd.kv_f1": 0.12,
     "funsd.doc_type": 0.95,
