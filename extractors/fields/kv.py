@@ -129,6 +129,7 @@ def trees_from_json(raw: dict[str, Any]) -> dict[str, Any]:
     out["walk_feature"] = np.where(leaf, 0, out["feature"])
     out["walk_threshold"] = np.where(leaf, np.inf, out["threshold"])
     out["class_masks"] = [out["tree_class"] == c for c in range(out["n_out"])]
+    out["children"] = np.stack([out["left"], out["right"]], axis=1).ravel()  # 2·node (+1: right)
     return out
 
 
@@ -144,12 +145,12 @@ def predict(params: dict[str, Any], x: np.ndarray) -> np.ndarray:
         return np.zeros((0, n_out))
     if x.shape[1] != params["n_features"]:
         raise ValueError(f"model expects {params['n_features']} features, got {x.shape[1]}")
-    feat, thr = params["walk_feature"], params["walk_threshold"]
-    left, right = params["left"], params["right"]
+    feat, thr, children = params["walk_feature"], params["walk_threshold"], params["children"]
     node = np.broadcast_to(params["roots"], (x.shape[0], len(params["roots"]))).copy()
-    rows = np.arange(x.shape[0])[:, None]
+    flat = x.ravel()  # one gather per level from the flat array and the flat child table
+    base = (np.arange(x.shape[0]) * x.shape[1])[:, None]
     for _ in range(params["depth"]):
-        node = np.where(x[rows, feat[node]] <= thr[node], left[node], right[node])
+        node = children[2 * node + ~(flat[base + feat[node]] <= thr[node])]
     vals = params["value"][node]
     raw = np.tile(params["baseline"], (x.shape[0], 1))
     for c, in_class in enumerate(params["class_masks"]):
@@ -643,21 +644,24 @@ def merge_candidates(frags: list[Fragment], nb: tuple[Any, ...]) -> list[tuple[i
     """``(upper, lower)`` pairs: the two nearest fragments below each fragment that overlap it in
     x, and the two nearest above each fragment."""
     n = len(frags)
-    down: list[list[tuple[float, int]]] = [[] for _ in range(n)]
-    up: list[list[tuple[float, int]]] = [[] for _ in range(n)]
-    for i, u in enumerate(frags):
-        for j, lo in enumerate(frags):
-            if j == i or lo.y0 < u.y0 + 0.5 * u.h or _vov(u.y0, u.y1, lo.y0, lo.y1) >= 0.5:
-                continue
-            gap = lo.y0 - u.y1
-            if gap > _MERGE_GAP * max(u.h, lo.h) or min(u.x1, lo.x1) - max(u.x0, lo.x0) <= 0:
-                continue
-            down[i].append((gap, j))
-            up[j].append((gap, i))
+    if n < 2:
+        return []
+    x0, y0, x1, y1, h = (np.array([getattr(f, a) for f in frags], dtype=np.float64)
+                         for a in ("x0", "y0", "x1", "y1", "h"))
+    # [i, j]: fragment j lies below fragment i (not on its row), close, overlapping it in x
+    inter = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+    vov = np.maximum(0.0, inter) / np.maximum(1.0, np.minimum((y1 - y0)[:, None], (y1 - y0)[None, :]))
+    gap = y0[None, :] - y1[:, None]
+    ok = ((y0[None, :] >= y0[:, None] + 0.5 * h[:, None]) & (vov < 0.5)
+          & (gap <= _MERGE_GAP * np.maximum(h[:, None], h[None, :]))
+          & (np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :]) > 0))
+    np.fill_diagonal(ok, False)
     pairs: set[tuple[int, int]] = set()
     for i in range(n):
-        pairs.update((i, j) for _, j in sorted(down[i])[:2])
-        pairs.update((j, i) for _, j in sorted(up[i])[:2])
+        below = np.flatnonzero(ok[i])  # the two nearest below i (ties: the lower index)
+        pairs.update((i, int(j)) for j in below[np.lexsort((below, gap[i, below]))][:2])
+        above = np.flatnonzero(ok[:, i])  # the two nearest above i
+        pairs.update((int(j), i) for j in above[np.lexsort((above, gap[above, i]))][:2])
     return sorted(pairs)
 
 
