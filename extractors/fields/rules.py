@@ -1589,8 +1589,8 @@ _BRACKET_GLUE = re.compile(r"(?<=[\w.])(?=\([^()\d]{1,20}\))|(?<=\))(?=\w)")
 
 
 def _one_in_word(m: re.Match[str]) -> str:
-    """"I" or "l" for a one between letters, or the one itself inside a short upper-case code
-    (the UK postcode district "E1U")."""
+    """The letter for a one read between two letters: ``l`` after a lower-case letter, else
+    ``I``; the one stays inside a short upper-case code (the UK postcode district ``E1U``)."""
     text, i = m.string, m.start()
     a, b = i, i + 1
     while a > 0 and text[a - 1].isalnum():
