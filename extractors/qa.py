@@ -1016,6 +1016,7 @@ class RulesQA:
         self.use_semantic = use_semantic
         self._cache: OrderedDict[tuple[str, int], _Analysis] = OrderedDict()
         self._parses: OrderedDict[int, Any] = OrderedDict()
+        self._links: OrderedDict[tuple[int, str], Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def share_engines(self, classifier: Any, extractor: Any) -> None:
@@ -1179,7 +1180,7 @@ class RulesQA:
         model = kv.load_model()
         if model is None or not page.words:
             return None
-        key = hash(tuple((w.text, w.box) for w in page.words))
+        key = _page_key(page)
         with self._lock:
             if key in self._parses:
                 self._parses.move_to_end(key)
@@ -1194,6 +1195,42 @@ class RulesQA:
             while len(self._parses) > 16:
                 self._parses.popitem(last=False)
         return parse
+
+    def _asked_links(self, page: Page, target: str) -> tuple[Any, dict[int, float], list[tuple[int, int, float]]]:
+        """The form reader's parse of ``page``, the entities that read as the asked label
+        ``target`` (index → similarity) and the reader's links from them ``(key, value, p)``;
+        cached per page and label (the answer sources and the ranker both ask)."""
+        pp = self._form_parse(page)
+        if pp is None or not pp.entities:
+            return pp, {}, []
+        key = (_page_key(page), target)
+        with self._lock:
+            if key in self._links:
+                return self._links[key]
+        from rapidfuzz import fuzz
+
+        from extractors.fields import kv
+
+        matched: dict[int, float] = {}
+        for i, e in enumerate(pp.entities):
+            norm = norm_label(kv.clean_key(e.text))
+            sim = fuzz.ratio(norm, target) / 100.0
+            if min(len(norm), len(target)) <= 3 and norm != target:
+                sim = min(sim, 0.5)
+            if sim >= 0.7:
+                matched[i] = sim
+        scored: list[tuple[int, int, float]] = []
+        links = kv.link_candidates(pp.entities, list(matched)) if matched else []
+        model = kv.load_model()
+        if links and model is not None:
+            probs = kv.predict(model["link"], kv.link_features(pp.entities, links, page.width))
+            scored = [(k, v, float(p)) for (k, v, _), p in zip(links, probs[:, 0], strict=True)]
+        out = (pp, matched, scored)
+        with self._lock:
+            self._links[key] = out
+            while len(self._links) > 64:
+                self._links.popitem(last=False)
+        return out
 
     def _roles_of(self, page: Page, words: Sequence[Word]) -> tuple[float, ...] | None:
         """Role probabilities (key, value, header, other) of the entity that holds ``words``."""
@@ -1219,8 +1256,6 @@ class RulesQA:
         """
         if not query.label or query.item is not None:
             return []
-        from rapidfuzz import fuzz
-
         from extractors.fields import kv
 
         target = norm_label(query.label)
@@ -1228,28 +1263,11 @@ class RulesQA:
             return []
         out: list[_Candidate] = []
         for page in doc.pages:
-            pp = self._form_parse(page)
-            if pp is None or not pp.entities:
-                continue
-            matched: dict[int, float] = {}
-            for i, e in enumerate(pp.entities):
-                norm = norm_label(kv.clean_key(e.text))
-                sim = fuzz.ratio(norm, target) / 100.0
-                if min(len(norm), len(target)) <= 3 and norm != target:
-                    sim = min(sim, 0.5)
-                if sim >= 0.7:
-                    matched[i] = sim
-            if not matched:
-                continue
-            links = kv.link_candidates(pp.entities, list(matched))
-            if not links:
-                continue
-            model = kv.load_model()
-            probs = kv.predict(model["link"], kv.link_features(pp.entities, links, page.width))
+            pp, matched, links = self._asked_links(page, target)
             best: dict[int, tuple[float, int]] = {}
-            for (k, v, _), p in zip(links, probs[:, 0], strict=True):
+            for k, v, p in links:
                 if k not in best or p > best[k][0]:
-                    best[k] = (float(p), v)
+                    best[k] = (p, v)
             for k, (p, v) in best.items():
                 ve = pp.entities[v]
                 text = kv.clean_value(ve.text)
@@ -1845,32 +1863,18 @@ def load_ranker(path: str | Path | None = None) -> dict[str, Any] | None:
     return _RANKER
 
 
+def _page_key(page: Page) -> int:
+    """A page's cache key in the form reader's caches: its words and their boxes."""
+    return hash(tuple((w.text, w.box) for w in page.words))
+
+
 def _label_links(engine: RulesQA, page: Page, target: str) -> tuple[Any, dict[int, float], float]:
     """The form reader's parse of ``page``, the best link probability from an entity that reads
     as the asked label to each other entity, and how well the best such entity matches."""
-    from rapidfuzz import fuzz
-
-    from extractors.fields import kv
-
-    pp = engine._form_parse(page)
-    if pp is None or not pp.entities:
-        return None, {}, 0.0
-    matched: dict[int, float] = {}
-    for i, e in enumerate(pp.entities):
-        norm = norm_label(kv.clean_key(e.text))
-        sim = fuzz.ratio(norm, target) / 100.0
-        if min(len(norm), len(target)) <= 3 and norm != target:
-            sim = min(sim, 0.5)
-        if sim >= 0.7:
-            matched[i] = sim
+    pp, matched, links = engine._asked_links(page, target)
     probs: dict[int, float] = {}
-    if matched:
-        links = kv.link_candidates(pp.entities, list(matched))
-        model = kv.load_model()
-        if links and model is not None:
-            p = kv.predict(model["link"], kv.link_features(pp.entities, links, page.width))
-            for (_, v, _), pv in zip(links, p[:, 0], strict=True):
-                probs[v] = max(probs.get(v, 0.0), float(pv))
+    for _, v, p in links:
+        probs[v] = max(probs.get(v, 0.0), p)
     return pp, probs, max(matched.values(), default=0.0)
 
 
