@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,21 @@ def demo_dir() -> Path:
     if not d.is_dir():
         pytest.skip("samples/demo missing")
     return d
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+            ) -> tuple[int, str, str]:
+    """``docai ARGS`` through the real entry point: exit code, stdout, stderr."""
+    from flows.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["docai", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 def make_text_pdf(path: Path, lines: list[tuple[float, float, str]], pages: int = 1) -> Path:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import make_scan, make_text_pdf
+from tests.conftest import run_cli as run
 
 A4_W, A4_H = 595.2756, 841.8898
 FONT = ("Helvetica", 12)
@@ -43,21 +43,6 @@ def assert_box_near(bbox: list[int], expected: tuple[float, ...], tol: float = 1
     assert bbox is not None and len(bbox) == 4
     for got, want in zip(bbox, expected, strict=True):
         assert abs(got - want) <= tol, (bbox, expected)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-        ) -> tuple[int, str, str]:
-    """``docai ARGS`` through the real entry point (exit codes included)."""
-    from flows.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["docai", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
 from extractors import registry
 from extractors.settings import Settings
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.models
 
@@ -199,19 +199,6 @@ def test_setting_from_the_environment_and_bounds(monkeypatch):
     assert Settings(qa_null_threshold=3.0, qa_min_confidence=0.9).output_hash() == Settings().output_hash()
 
 
-def _cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    from flows.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["docai", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_cli_ask_prints_null_answer(tmp_path, capsys, monkeypatch):
     """`docai ask FILE Q --qa-engine layoutlmv3 --model DIR --json` on a native PDF (no OCR), with a
     saved tiny model whose QA head ties every token with CLS: the default margin answers, the
@@ -233,13 +220,13 @@ def test_cli_ask_prints_null_answer(tmp_path, capsys, monkeypatch):
     args = ["ask", str(pdf), "What is the IBAN?", "--qa-engine", "layoutlmv3", "--model",
             str(model_dir), "--json"]
 
-    code, out, err = _cli(args, capsys, monkeypatch)
+    code, out, err = run_cli(args, capsys, monkeypatch)
     assert code == 0, err
     obj = json.loads(out)
     assert obj["engine"] == "layoutlmv3" and obj["answer"] == "ACME"  # tie: first word, answered
 
     monkeypatch.setenv("DOCAI_QA_NULL_THRESHOLD", "-0.5")
-    code, out, err = _cli(args, capsys, monkeypatch)
+    code, out, err = run_cli(args, capsys, monkeypatch)
     assert code == 0, err
     assert out.count("\n") == 1 and '"answer": null' in out
     obj = json.loads(out)
@@ -247,7 +234,7 @@ def test_cli_ask_prints_null_answer(tmp_path, capsys, monkeypatch):
     assert obj["answer"] is None and obj["page"] is None and obj["bbox"] is None
     assert obj["engine"] == "layoutlmv3" and 0.0 < obj["confidence"] < 0.1
 
-    code, out, err = _cli([*args, "--top-k", "2"], capsys, monkeypatch)
+    code, out, err = run_cli([*args, "--top-k", "2"], capsys, monkeypatch)
     obj = json.loads(out)
     assert obj["answer"] is None and [a["answer"] for a in obj["alternatives"]] == ["ACME"]
 
