@@ -1268,42 +1268,78 @@ _PHONE_LINE = re.compile(r"^[\W_]*(?:\+?\d[\d\s()./-]{6,}\d)[\W_]*$")
 _POSTCODE = re.compile(r"(?<![\d-])\d{5}(?![\d-])|\b[A-Z]{1,2}\d{1,2}[A-Z]? \d[A-Z]{2}\b")
 
 
+_ADDR_MORE = re.compile(
+    r"\b(?:lot|bangunan|wisma|menara|kompleks|lebuh|lebuhraya|mukim|daerah|darul|tingkat)\b|\blot\W?\d|"
+    r"\bno\b\.?\s*:?\s*[a-z]?\d{1,4}(?!\d)|"
+    r"(?<=\d)(?:jalan|jln|lot|taman|tmn)\b|(?<![\d-])\d{5}(?![\d-])",
+    re.IGNORECASE,
+)
+"""Address words the name scorer does not weigh (building, area and floor words of Malaysian
+addresses, a lot or house number glued to its word) and a postcode glued to the town
+("53000KUALA LUMPUR")."""
+_CLOCK = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?!\d)")
+_LABELLED_PHONE = re.compile(r":\s*\+?(?:\(?\d[\s()-]*){8,}")
+"""A contact number after a label ("Outlet:03-80626265", "Careline : 1800 88 1231")."""
+_ADDR_LABEL = re.compile(r"^(?:hq\s*)?(?:add(?:ress)?|alamat)\s*[:.]\s*(?=\S)", re.IGNORECASE)
+"""An address label printed before the address ("HQ ADD: LOT 11995, …", "Address: …")."""
+
+
 def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
     """Address lines printed under the merchant/vendor name, up to the phone / tax-id / date lines.
 
     Lines before the first line with address evidence (a registration number, "Licensee of …",
-    a branch name) are skipped; after a postcode line only lines with address evidence follow.
+    a branch name) are skipped, except one ending in a comma right above it (the first line of
+    the address: "A-G-06, DATARAN GLOMAC,"); an address label before it ("HQ ADD:") is cut
+    off. After a postcode line only lines with address evidence follow, or one last line right
+    above a contact / tax-id line (a branch code "1245-DESA SRI HARTAMAS"). Digit/letter slips
+    are undone before the words are looked at ("Leve1 6", "Te1 :").
     """
     page_lines = ctx.by_page[start.pno]
     i = page_lines.index(start) + 1
     out: list[_L] = []
     skipped = 0
     seen_postcode = False
+    prev_bottom = start.pbox[3]
+    held: _L | None = None  # a skipped line that may be the address's first line
+
+    def looks(t: str) -> tuple[bool, bool, bool]:
+        evidence = bool(_ADDRESS.search(t) or _ADDR_MORE.search(t))
+        stop = bool(_STOP_ADDR.search(t) or _PHONE_LINE.match(t) or _CLOCK.search(t)
+                    or _LABELLED_PHONE.search(t) or (_DATE.search(t) and not evidence))
+        noise = _alpha(t) < 2 or bool(_REGNO.match(t)) and not evidence or bool(_LEGAL.search(t))
+        return evidence, stop, noise
+
     while i < len(page_lines) and len(out) < max_lines:
         ln = page_lines[i]
-        t = ln.text.strip()
+        raw = ln.text.strip()
+        t = _fix_glyphs(raw)
         i += 1
-        if ln.pbox[1] - (out[-1].pbox[3] if out else start.pbox[3]) > 4 * max(ln.h, start.h):
+        if ln.pbox[1] - prev_bottom > 4 * max(ln.h, start.h):
             break
-        evidence = bool(_ADDRESS.search(t))
-        stop = bool(_STOP_ADDR.search(t) or _PHONE_LINE.match(t) or _TIME.search(t)
-                    or (_DATE.search(t) and not evidence))
-        noise = _alpha(t) < 2 or _REGNO.match(t) and not evidence or bool(_LEGAL.search(t))
+        prev_bottom = ln.pbox[3]
+        evidence, stop, noise = looks(t)
         if not out:
-            t2 = re.sub(r"^\(?(?:co\.?\s*)?(?:reg\.?\s*)?(?:no\.?\s*)?:?\s*[\w-]*\d{4,}[\w-]*\)\s*", "", t,
+            t2 = re.sub(r"^\(?(?:co\.?\s*)?(?:reg\.?\s*)?(?:no\.?\s*)?:?\s*[\w-]*\d{4,}[\w-]*\)\s*", "", raw,
                         flags=re.I)
-            if t2 != t and _ADDRESS.search(t2):
-                ln = _sub_line(ln, len(t) - len(t2))
-                t, evidence, stop, noise = t2, True, False, False
+            t2 = _ADDR_LABEL.sub("", t2)
+            if t2 != raw and (_ADDRESS.search(_fix_glyphs(t2)) or _ADDR_MORE.search(_fix_glyphs(t2))):
+                ln = _sub_line(ln, len(raw) - len(t2))
+                t, evidence, stop, noise = _fix_glyphs(t2), True, False, False
             if stop or noise or not evidence:
+                held = ln if not (stop or noise) and t.endswith(",") else None
                 skipped += 1
-                if skipped > 3:
+                if skipped > 4:
                     break
                 continue
+            if held is not None:
+                out.append(held)
         else:
             if stop or _LEGAL.search(t):
                 break
             if seen_postcode and not evidence and not (t.startswith("(") and t.endswith(")")):
+                nxt = page_lines[i].text.strip() if i < len(page_lines) else ""
+                if not noise and nxt and looks(_fix_glyphs(nxt))[1] and len(t.split()) <= 4 and re.search(r"\d", t):
+                    out.append(ln)
                 break
             if noise:
                 break
@@ -1583,7 +1619,7 @@ def _fix_legal(text: str) -> str:
 
 
 _ZERO_IN_WORD = re.compile(r"(?<=[A-Za-z])0+(?=[A-Za-z])|(?<=\b[A-Z])0(?=\.|\b)")
-_ONE_IN_WORD = re.compile(r"(?<=[A-Za-z])1(?=[A-Za-z])")
+_ONE_IN_WORD = re.compile(r"(?<=[A-Za-z])1(?=[A-Za-z])|(?<=[A-Za-z][a-z])1(?![\w/-])")
 _O_IN_NUMBER = re.compile(r"\b(?=[\dOo]*\d{2})[\dOo]*[Oo][\dOo]*\b")
 _BRACKET_GLUE = re.compile(r"(?<=[\w.])(?=\([^()\d]{1,20}\))|(?<=\))(?=\w)")
 
@@ -1606,15 +1642,15 @@ def _fix_glyphs(text: str) -> str:
     """Undo digit/letter slips the recogniser makes inside printed names and addresses, where a
     word is letters and a number is digits: zeros inside words ("F00DICI0US", "S0ON", "L0T",
     "C0.") -> O, a one between letters ("SET1A", "Peta1ing") -> I or l after the case of the
-    letter before it, a letter O inside a number ("4600O", "403o0") -> 0; and spaces around a
+    letter before it, a one ending a lower-case word ("Leve1", "Te1") -> l, a letter O inside a number ("4600O", "403o0") -> 0; and spaces around a
     short bracketed word glued to its neighbours ("BAKERIES(KL)SDN" -> "BAKERIES (KL) SDN").
     Mixed codes (``U13/X``, ``G-13``, ``SS21/34``) are left alone: their digits are not flanked
     by letters.
 
     >>> _fix_glyphs("KMF F00DICI0US SDN BHD C0. L0T 3, 4600O SET1A Peta1ing U13/X G-13 BAKERIES(KL)SDN")
     'KMF FOODICIOUS SDN BHD CO. LOT 3, 46000 SETIA Petaling U13/X G-13 BAKERIES (KL) SDN'
-    >>> _fix_glyphs("Brighton, E1U 1PU")
-    'Brighton, E1U 1PU'
+    >>> _fix_glyphs("Brighton, E1U 1PU"), _fix_glyphs("Leve1 6, Te1 : 03-1, PJU1, U1/48")
+    ('Brighton, E1U 1PU', 'Level 6, Tel : 03-1, PJU1, U1/48')
     """
     text = _ZERO_IN_WORD.sub(lambda m: "O" * len(m.group(0)), text)
     text = _ONE_IN_WORD.sub(_one_in_word, text)

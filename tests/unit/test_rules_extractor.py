@@ -357,3 +357,63 @@ def test_the_legal_owner_under_the_shop_is_not_the_merchant_name() -> None:
         (400, [(60, "TOTAL"), (540, "8.70")]),
     ])
     assert vals["merchant_name"] == "SUNNY STATIONERY"
+
+
+def test_receipt_address_after_owner_and_licensee_lines_with_digit_slips() -> None:
+    vals = _receipt([
+        (40, [(60, "Gerbang Alaf Restaurants Sdn Bhd")]),
+        (70, [(60, "(65351-M)")]),
+        (100, [(60, "formerly known as")]),
+        (130, [(60, "Golden Arches Restaurants Sdn Bhd")]),
+        (160, [(60, "Licensee of McDonald's")]),
+        (190, [(60, "Leve1 6,Bangunan TH, Damansara Uptown3")]),
+        (220, [(60, "No.3, Jalan SS21/39,47400 Peta1ing Jaya")]),
+        (250, [(60, "Selangor")]),
+        (280, [(60, "(GST ID No: 000504664064)")]),
+        (310, [(60, "Te1 No: 03-4162-2318")]),
+        (500, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_name"] == "Gerbang Alaf Restaurants Sdn Bhd"
+    assert vals["merchant_address"] == ("Level 6,Bangunan TH, Damansara Uptown3 No.3, Jalan SS21/39,47400 "
+                                        "Petaling Jaya Selangor")
+
+
+def test_receipt_address_label_first_comma_line_branch_code_and_labelled_phone() -> None:
+    # an address label is cut off; the lines above it are contact lines, not address
+    vals = _receipt([
+        (40, [(60, "HAI-O RAYA BHD (169199-V)")]),
+        (70, [(60, "KEPONG OUTLET")]),
+        (100, [(60, "TEL / FAX : 03-62636977")]),
+        (130, [(60, "HQ ADD: L0T 11995, BATU 2, JALAN KAPAR")]),
+        (160, [(60, "41400 KLANG, SELANGOR")]),
+        (190, [(60, "DATE: 15/12/2016 10:24:42")]),
+        (500, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_address"] == "LOT 11995, BATU 2, JALAN KAPAR 41400 KLANG, SELANGOR"
+    # a first line without address words that ends in a comma; a time line ends the address
+    vals = _receipt([
+        (40, [(60, "URBAN IDEA SDN BHD (417940-M),")]),
+        (70, [(60, "A-G-06, DATARAN GLOMAC,")]),
+        (100, [(60, "JALAN SS6/5A, PUSAT BANDAR KELANA JAYA,")]),
+        (130, [(60, "47301 PETALING JAYA, SELANGOR, MALAYSIA")]),
+        (160, [(60, "Served by: ROJAN 27/02/2018 15:32:47")]),
+        (500, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_address"] == ("A-G-06, DATARAN GLOMAC, JALAN SS6/5A, PUSAT BANDAR KELANA JAYA, "
+                                        "47301 PETALING JAYA, SELANGOR, MALAYSIA")
+    # after the postcode line: a branch code line right above the tax-id line is address, a
+    # branch name without a number is not; a labelled phone number ends the address
+    rows = [
+        (40, [(60, "99 SPEED MART S/B (519537-X)")]),
+        (70, [(60, "LOT P.T. 2811, JALAN ANGSA,")]),
+        (100, [(60, "41150 KLANG, SELANGOR")]),
+        (130, [(60, "1245-DESA SRI HARTAMAS")]),
+        (160, [(60, "GST ID. NO : 000181747712")]),
+        (500, [(60, "TOTAL"), (540, "8.70")]),
+    ]
+    assert _receipt(rows)["merchant_address"] == ("LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR "
+                                                  "1245-DESA SRI HARTAMAS")
+    rows[3] = (130, [(60, "SUNWAY VELOCITY")])
+    assert _receipt(rows)["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR"
+    rows[3] = (130, [(60, "Outlet:03-80626265 Careline:03-56381988")])
+    assert _receipt(rows)["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR"
