@@ -28,6 +28,7 @@ from statistics import median
 from typing import Any
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
 from extractors.fields.kv import extract_key_values
 from extractors.fields.tables import header_columns, table_items
@@ -1467,6 +1468,85 @@ def _clean_address(text: str) -> str:
                             + digits(m.group(4)) + m.group(5), text)
 
 
+_ADDRESS_WORDS = frozenset({
+    "jalan", "lorong", "lebuh", "lebuhraya", "persiaran", "taman", "laman", "kawasan", "perindustrian",
+    "perniagaan", "bandar", "seksyen", "kampung", "bangunan", "wisma", "menara", "kompleks", "pusat",
+    "dataran", "medan", "simpang", "sungai", "bukit", "tingkat", "mukim", "daerah", "darul", "ehsan", "takzim",
+    "makmur", "ridzuan", "khusus", "selangor", "johor", "kedah", "kelantan", "melaka", "pahang", "perak",
+    "perlis", "penang", "pinang", "sabah", "sarawak", "terengganu", "negeri", "sembilan", "kuala", "lumpur",
+    "putrajaya", "labuan", "malaysia", "singapore", "floor", "ground", "level", "block", "industrial",
+    "boulevard", "avenue", "square", "centre", "center", "plaza", "street", "office", "building",
+})
+"""Words of Malaysian and English addresses (street, area and building words, the states) that a
+recogniser's one-letter slip is undone against; place names other than the states are not in
+it."""
+_NOT_SLIPS = frozenset({"kedai", "aman", "jalur"})
+"""Real words one letter away from an address word."""
+_LOOKALIKE = [set(g) for g in ("mnhrwx", "oudceaq", "iljtf", "pf", "s5", "bh", "gq")]
+"""Letters a recogniser reads one for another."""
+
+
+def _lookalike(a: str, b: str) -> bool:
+    """Whether same-length ``a`` and ``b`` differ in one letter that looks like the other."""
+    diff = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    return len(diff) == 1 and any(diff[0][0] in g and diff[0][1] in g for g in _LOOKALIKE)
+
+
+def _fix_address_words(text: str) -> str:
+    """Undo one-letter OCR slips in the address words of :data:`_ADDRESS_WORDS` ("TANAN" -> "TAMAN",
+    "Selanoor" -> "Selangor", "KUALA LUXPUR" -> "KUALA LUMPUR"), in the case the word was printed
+    in; a word of five or six letters only by a letter that looks alike ("JAPAN" stays). A letter read inside a number
+    (``l``/``I`` between digits, "28I1", "7/1l8B") becomes 1, a five between upper-case letters
+    ("ANG5A") an S, and a comma read as a period after a word or number inside the address
+    ("PUCHONG. SELANGOR", "290.JALAN") a comma; abbreviations without a vowel ("JLN.") keep it.
+
+    >>> _fix_address_words("LOT P.T. 28I1, JALAN ANG5A, TANAN BERKELEY 41150 KLANG. Selanoor")
+    'LOT P.T. 2811, JALAN ANGSA, TAMAN BERKELEY 41150 KLANG, Selangor'
+    >>> _fix_address_words("NO 290.JALAN AIR PANAS, KEDAI AMAN, JLN. Kuala Luxpur. DAISO JAPAN")
+    'NO 290,JALAN AIR PANAS, KEDAI AMAN, JLN. Kuala Lumpur, DAISO JAPAN'
+    """
+    def word(m: re.Match[str]) -> str:
+        w = m.group(0)
+        low = w.lower()
+        if len(w) < 5 or low in _ADDRESS_WORDS or low in _NOT_SLIPS:
+            return w
+        best = [v for v in _ADDRESS_WORDS if (_lookalike(v, low) if len(v) == len(w) < 7 else
+                len(w) >= 7 and abs(len(v) - len(w)) <= 1 and Levenshtein.distance(v, low, score_cutoff=1) <= 1)]
+        if len(best) != 1:
+            return w
+        v = best[0]
+        return v.upper() if w.isupper() else v.capitalize() if w[0].isupper() else v
+
+    text = re.sub(r"[A-Za-z]+", word, text)
+    text = re.sub(r"(?<=\d)[lI](?=\d)", "1", text)
+    text = re.sub(r"(?<=[A-Z]{2})5(?=[A-Z])", "S", text)
+
+    def comma(m: re.Match[str]) -> str:
+        return m.group(0) if not re.search(r"[AEIOUaeiou\d]", m.group(1)) else m.group(1) + ","
+
+    return re.sub(r"\b([A-Za-z]{3,}|\d+)\.(?=\s?[A-Za-z]|\s\d)", comma, text)
+
+
+_STREET_WORDS = r"(?:jalan|jln|lorong|taman|tmn|kawasan|bandar|persiaran|lebuh)"
+
+
+def _address_spacing(text: str) -> str:
+    """Spaces a receipt recogniser drops in an address: after a comma before a letter
+    ("JALAN BESAR,BATANG" -> "JALAN BESAR, BATANG"; the print has one, narrow, in most), between a
+    postcode and its town ("43800DENGKIL"), after LOT and between a number and a street word
+    ("LOT276JALAN" -> "LOT 276 JALAN"); and "LOT" put together when read in pieces ("L ot 3").
+
+    >>> _address_spacing("LOT276JALAN BANTING 43800DENGKIL,SELANGOR"), _address_spacing("L ot3, Jalan X, 1,234")
+    ('LOT 276 JALAN BANTING 43800 DENGKIL, SELANGOR', 'Lot 3, Jalan X, 1,234')
+    """
+    text = re.sub(r"\b([Ll])[ .]?([Oo0])[ .]?([Ttl])(?=\s?\d)",
+                  lambda m: "LOT" if m.group(1).isupper() and m.group(2).isupper() else "Lot", text)
+    text = re.sub(r",(?=[A-Za-z])", ", ", text)
+    text = re.sub(r"(?<![\d-])(\d{5})(?=[A-Za-z]{3})", r"\1 ", text)
+    text = re.sub(r"(?i)\b(lot)(?=\d)", r"\1 ", text)
+    return re.sub(r"(?i)(?<=\d)(?=" + _STREET_WORDS + r"\b)", " ", text)
+
+
 def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
     out: dict[str, Field] = {}
     used: set[int] = set()
@@ -1511,6 +1591,8 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             akey = "merchant_address" if doc_type == "receipt" else "vendor_address"
             sep = " " if doc_type == "receipt" else ", "
             atext = _clean_address(_fix_glyphs(sep.join(ln.text.strip() for ln in addr)))
+            if doc_type == "receipt":
+                atext = _address_spacing(_fix_address_words(atext))
             out[akey] = _merge_fields(addr, atext, score)
     if doc_type == "invoice":
         cands = []

@@ -300,7 +300,7 @@ def test_digit_letter_slips_are_undone_in_names_and_addresses_only() -> None:
         (300, [(60, "TOTAL"), (540, "10.10")]),
     ])
     assert vals["merchant_name"] == "KMF FOODICIOUS SDN BHD"
-    assert vals["merchant_address"] == "LOT 3, Jalan Petaling 23/1, U13/X 40300 Shah Alam,Selangor."
+    assert vals["merchant_address"] == "LOT 3, Jalan Petaling 23/1, U13/X 40300 Shah Alam, Selangor."
     assert vals["total"] == "10.10"
 
 
@@ -374,7 +374,7 @@ def test_receipt_address_after_owner_and_licensee_lines_with_digit_slips() -> No
         (500, [(60, "TOTAL"), (540, "8.70")]),
     ])
     assert vals["merchant_name"] == "Gerbang Alaf Restaurants Sdn Bhd"
-    assert vals["merchant_address"] == ("Level 6,Bangunan TH, Damansara Uptown3 No.3, Jalan SS21/39,47400 "
+    assert vals["merchant_address"] == ("Level 6, Bangunan TH, Damansara Uptown3 No.3, Jalan SS21/39,47400 "
                                         "Petaling Jaya Selangor")
 
 
@@ -417,3 +417,33 @@ def test_receipt_address_label_first_comma_line_branch_code_and_labelled_phone()
     assert _receipt(rows)["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR"
     rows[3] = (130, [(60, "Outlet:03-80626265 Careline:03-56381988")])
     assert _receipt(rows)["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR"
+
+
+def test_receipt_address_word_slips_periods_for_commas_and_dropped_spaces() -> None:
+    vals = _receipt([
+        (40, [(60, "99 SPEED MART S/B (519537-X)")]),
+        (70, [(60, "LOT P.T. 28I1, JALAN ANG5A,")]),
+        (100, [(60, "TANAN BERKELEY")]),
+        (130, [(60, "41150 KLANG. Selanoor")]),
+        (160, [(60, "GST ID. NO : 000181747712")]),
+        (500, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, TAMAN BERKELEY 41150 KLANG, Selangor"
+    vals = _receipt([
+        (40, [(60, "KEDAI PAPAN YEW CHUAN")]),
+        (70, [(60, "(0005583085-K)")]),
+        (100, [(60, "LOT276JALAN BANTING")]),
+        (130, [(60, "43800DENGKIL,SELANGOR")]),
+        (160, [(60, "TEL :03-87686092")]),
+        (500, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_address"] == "LOT 276 JALAN BANTING 43800 DENGKIL, SELANGOR"
+    # a real word one letter from an address word stays, and so does an abbreviation's period
+    vals = _receipt([
+        (40, [(60, "DAISO MALAYSIA SDN BHD")]),
+        (70, [(60, "LOT 2, DAISO JAPAN, JLN. KEDAI 4,")]),
+        (100, [(60, "50450 KUALA LUMPUR.")]),
+        (130, [(60, "TEL: 03-2345 6789")]),
+        (500, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_address"] == "LOT 2, DAISO JAPAN, JLN. KEDAI 4, 50450 KUALA LUMPUR."
