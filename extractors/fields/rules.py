@@ -1304,7 +1304,8 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
     held: _L | None = None  # a skipped line that may be the address's first line
 
     def looks(t: str) -> tuple[bool, bool, bool]:
-        evidence = bool(_ADDRESS.search(t) or _ADDR_MORE.search(t))
+        fixed = _fix_address_words(t)
+        evidence = bool(_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed))
         stop = bool(_STOP_ADDR.search(t) or _PHONE_LINE.match(t) or _CLOCK.search(t)
                     or _LABELLED_PHONE.search(t) or (_DATE.search(t) and not evidence))
         noise = _alpha(t) < 2 or bool(_REGNO.match(t)) and not evidence or bool(_LEGAL.search(t))
@@ -1339,7 +1340,8 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
                 break
             if seen_postcode and not evidence and not (t.startswith("(") and t.endswith(")")):
                 nxt = page_lines[i].text.strip() if i < len(page_lines) else ""
-                if not noise and nxt and looks(_fix_glyphs(nxt))[1] and len(t.split()) <= 4 and re.search(r"\d", t):
+                if ((not noise or _alpha(t) >= 4) and nxt and looks(_fix_glyphs(nxt))[1] and len(t.split()) <= 4
+                        and re.search(r"\d", t)):
                     out.append(ln)
                 break
             if noise:
@@ -1524,7 +1526,7 @@ def _fix_address_words(text: str) -> str:
     def comma(m: re.Match[str]) -> str:
         return m.group(0) if not re.search(r"[AEIOUaeiou\d]", m.group(1)) else m.group(1) + ","
 
-    return re.sub(r"\b([A-Za-z]{3,}|\d+)\.(?=\s?[A-Za-z]|\s\d)", comma, text)
+    return re.sub(r"(\b[A-Za-z]{3,}|(?<!\d)\d+)\.(?=\s?[A-Za-z]|\s\d)", comma, text)
 
 
 _STREET_WORDS = r"(?:jalan|jln|lorong|taman|tmn|kawasan|bandar|persiaran|lebuh)"
@@ -1533,17 +1535,18 @@ _STREET_WORDS = r"(?:jalan|jln|lorong|taman|tmn|kawasan|bandar|persiaran|lebuh)"
 def _address_spacing(text: str) -> str:
     """Spaces a receipt recogniser drops in an address: after a comma before a letter
     ("JALAN BESAR,BATANG" -> "JALAN BESAR, BATANG"; the print has one, narrow, in most), between a
-    postcode and its town ("43800DENGKIL"), after LOT and between a number and a street word
-    ("LOT276JALAN" -> "LOT 276 JALAN"); and "LOT" put together when read in pieces ("L ot 3").
+    postcode and its town ("43800DENGKIL"), after LOT or NO and between a number and a street word
+    ("LOT276JALAN" -> "LOT 276 JALAN", "NO290" -> "NO 290"); and "LOT" put together when read in pieces or
+    with a slip before a number ("L ot 3", "10T 1851", "LDT 1851").
 
     >>> _address_spacing("LOT276JALAN BANTING 43800DENGKIL,SELANGOR"), _address_spacing("L ot3, Jalan X, 1,234")
     ('LOT 276 JALAN BANTING 43800 DENGKIL, SELANGOR', 'Lot 3, Jalan X, 1,234')
     """
-    text = re.sub(r"\b([Ll])[ .]?([Oo0])[ .]?([Ttl])(?=\s?\d)",
-                  lambda m: "LOT" if m.group(1).isupper() and m.group(2).isupper() else "Lot", text)
+    text = re.sub(r"\b([Ll1])[ .]?([Oo0D])[ .]?([Ttl])(?=\s?\d)",
+                  lambda m: "LOT" if m.group(3) == "T" and m.group(2) != "o" else "Lot", text)
     text = re.sub(r",(?=[A-Za-z])", ", ", text)
     text = re.sub(r"(?<![\d-])(\d{5})(?=[A-Za-z]{3})", r"\1 ", text)
-    text = re.sub(r"(?i)\b(lot)(?=\d)", r"\1 ", text)
+    text = re.sub(r"(?i)\b(lot|no)(?=\d)", r"\1 ", text)
     return re.sub(r"(?i)(?<=\d)(?=" + _STREET_WORDS + r"\b)", " ", text)
 
 

@@ -447,3 +447,24 @@ def test_receipt_address_word_slips_periods_for_commas_and_dropped_spaces() -> N
         (500, [(60, "TOTAL"), (540, "8.70")]),
     ])
     assert vals["merchant_address"] == "LOT 2, DAISO JAPAN, JLN. KEDAI 4, 50450 KUALA LUMPUR."
+
+
+def test_receipt_address_first_line_with_a_slipped_street_word_and_glued_numbers() -> None:
+    vals = _receipt([
+        (40, [(60, "BHPetrol Subang Airport")]),
+        (70, [(60, "Jaian Lapangan Terbang Subang")]),
+        (100, [(60, "47200 Subang")]),
+        (130, [(60, "Selangor")]),
+        (160, [(60, "CO. REG. NO: 000948487-V")]),
+        (500, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_address"] == "Jalan Lapangan Terbang Subang 47200 Subang Selangor"
+    vals = _receipt([
+        (40, [(60, "99 SPEED MART S/B (519537-X)")]),
+        (70, [(60, "NO290.JALAN ANGSA, 10T 1851")]),
+        (100, [(60, "41150 KLANG, SELANGOR")]),
+        (130, [(60, "1225-DENGKIL")]),
+        (160, [(60, "GST ID. NO : 000181747712")]),
+        (500, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_address"] == "NO 290, JALAN ANGSA, LOT 1851 41150 KLANG, SELANGOR 1225-DENGKIL"
