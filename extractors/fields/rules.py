@@ -1584,7 +1584,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                     and not _ADDRESS.search(pt) and name_ln.pbox[1] - prv.pbox[3] < 1.5 * name_ln.h):
                 name_lines.insert(0, prv)
         text = " ".join(ln.text.strip() for ln in name_lines)
-        text = _fix_glyphs(_strip_regno(_fix_legal(text)))
+        text = _fix_trade_words(_fix_name(_fix_glyphs(_strip_regno(_fix_legal(text)))))
         key = "merchant_name" if doc_type == "receipt" else "vendor_name"
         out[key] = _merge_fields(name_lines, text, score)
         addr = (_block_after(name_lines[-1], page1) if doc_type == "invoice"
@@ -1687,20 +1687,112 @@ _SB = re.compile(r"(?<=\s)[S5$][/|][B8DRP](?=\.?(?:\s*\([^()]*\))?$)")
 
 def _fix_legal(text: str) -> str:
     """Undo common OCR slips in the Malaysian legal forms "SDN BHD" ("SON BHD", "SDN BHO",
-    "Sdn.Rhd") and "S/B" ending a name ("S/8", "5/B").
+    "Sdn.Rhd"; a word of two to four letters up to two letters from BHD when it ends the name)
+    and "S/B" ending a name ("S/8", "5/B").
 
     >>> _fix_legal("HERO SDN 6HD"), _fix_legal("Segi Sdn.Rhd"), _fix_legal("99 SPEED MART S/8 (519537-X)")
     ('HERO SDN BHD', 'Segi Sdn.Bhd', '99 SPEED MART S/B (519537-X)')
+    >>> _fix_legal("ALAM) SDN EHI"), _fix_legal("Guardian Sdn Hhd (1234-X)"), _fix_legal("X SDN KLANG BRANCH")
+    ('ALAM) SDN BHD', 'Guardian Sdn Bhd (1234-X)', 'X SDN KLANG BRANCH')
+    >>> _fix_legal("GARDENIA BAKERIES(KL)SDN EHD(139386X)")
+    'GARDENIA BAKERIES(KL)SDN BHD(139386X)'
     """
-    toks = re.split(r"(\s+|(?<=\w)\.(?=\w))", text)  # words at even indices
+    toks = re.split(r"(\s+|(?<=\w)\.(?=\w)|(?<=\w)(?=\()|(?<=\))(?=\w))", text)  # words at even indices
     for k in range(0, len(toks) - 2, 2):
         a = re.sub(r"[^\w]", "", toks[k]).lower()
         b = re.sub(r"[^\w]", "", toks[k + 2]).lower()
-        if a in _SDN and b in _BHD and (a != "sdn" or b != "bhd"):
+        # after SDN, the name's last word (before its number) is BHD read badly ("SDN EHI", "SDN BIID")
+        last = k + 4 >= len(toks) or bool(re.match(r"[(\d]", toks[k + 4]))
+        slipped = last and 2 <= len(b) <= 4 and Levenshtein.distance(b, "bhd", score_cutoff=2) <= 2
+        if a in _SDN and (b in _BHD or slipped) and (a != "sdn" or b != "bhd"):
             up = toks[k].isupper() or toks[k + 2].isupper()
             toks[k] = re.sub(r"\w+", "SDN" if up else "Sdn", toks[k], count=1)
             toks[k + 2] = re.sub(r"\w+", "BHD" if up else "Bhd", toks[k + 2], count=1)
     return _SB.sub("S/B", "".join(toks))
+
+
+_NAME_LABEL = re.compile(r"^(?:dimiliki(?:\s+oleh)?|owned\s+by|operated\s+by)\s*:\s*(?=\w)", re.IGNORECASE)
+
+
+def _fix_name(text: str) -> str:
+    """Undo slips that are only slips in a company name, where numbers are rare: a one between the
+    dots of initials ("D.1.Y.") -> I (not one starting a word: "1STOP", "1 UTAMA"), a zero
+    ending an upper-case word ("AMAN0", "HAI-0") -> O, "(H)" before the legal form -> "(M)" (the
+    Malaysian "(M) Sdn Bhd"), a hyphen glued before the legal form -> a space; and an owner
+    label before the name ("Dimiliki:") is dropped.
+
+    >>> _fix_name("AMAN0 SDN BHD"), _fix_name("MR D.1.Y. (H) SDN BHD"), _fix_name("HAI-0 RAYA BHD")
+    ('AMANO SDN BHD', 'MR D.I.Y. (M) SDN BHD', 'HAI-O RAYA BHD')
+    >>> _fix_name("UNIHAKKA INTERNATIONAL-SDN BHD"), _fix_name("Dimiliki: banh mi cafe sdn bhd"), _fix_name("7-11 1STOP")
+    ('UNIHAKKA INTERNATIONAL SDN BHD', 'banh mi cafe sdn bhd', '7-11 1STOP')
+    """
+    text = _NAME_LABEL.sub("", text)
+    text = re.sub(r"(?<=\b[A-Z]\.)1(?=\.)", "I", text)
+    text = re.sub(r"(?<=[A-Z]{2})0\b|(?<=[A-Z]{2}-)0\b", "O", text)
+    text = re.sub(r"\(H\)(?=\s*(?:sdn|bhd|berhad)\b)", "(M)", text, flags=re.IGNORECASE)
+    return re.sub(r"(?<=\w)-(?=(?:sdn|bhd)\b)", " ", text, flags=re.IGNORECASE)
+
+
+_TRADE_WORDS = frozenset({
+    "stationery", "stationer", "hardware", "enterprise", "enterprises", "trading", "restaurant", "restoran",
+    "pharmacy", "bakery", "bakeries", "supermarket", "hypermarket", "minimarket", "marketing", "international",
+    "industries", "industry", "holdings", "services", "engineering", "electrical", "electronics", "furniture",
+    "healthcare", "health", "beauty", "coffee", "noodle", "noodles", "seafood", "kitchen", "confectionery",
+    "distributor", "distributors", "motor", "motors", "books", "bookstore", "store", "stores", "shop", "mart",
+    "market", "gallery", "station", "petrol", "parking", "advertising", "printing", "retail", "food", "foods",
+    "cafe", "bistro", "medical", "clinic", "optical", "florist", "textile", "jewellery", "computer",
+    "automobile", "travel", "hotel", "company", "corporation", "manufacturing", "handicraft", "tailoring",
+    "catering", "supplies", "supply", "salon", "laundry", "venture", "ventures", "resources", "solutions",
+    "technology", "systems", "global", "kedai", "perniagaan", "perusahaan", "syarikat", "gerai", "farmasi",
+    "runcit", "makanan", "minuman", "borong", "pasar", "kopitiam",
+})
+"""English and Malay words of shop and company names (trades, goods, business forms) that a
+one-letter slip is undone against and that glued words are split at."""
+
+
+def _word_slip(w: str, vocab: frozenset[str]) -> str | None:
+    """The word of ``vocab`` that ``w`` is one OCR slip away from, if exactly one: for five- and
+    six-letter words a look-alike letter, for longer ones any one edit."""
+    low = w.lower()
+    best = [v for v in vocab if (_lookalike(v, low) if len(v) == len(w) < 7 else
+            len(w) >= 7 and abs(len(v) - len(w)) <= 1 and Levenshtein.distance(v, low, score_cutoff=1) <= 1)
+            and v.rstrip("s") != low.rstrip("s")]  # a plural is not a slip ("SERVICE", "RESTAURANTS")
+    return best[0] if len(best) == 1 else None
+
+
+def _fix_trade_words(text: str) -> str:
+    """Undo one-letter slips in the trade words of a shop name ("STATONERY", "HARDhARE",
+    "Heauty") and split a long run of glued words at them ("SANYUSTATIONERYSHOP" -> "SANYU
+    STATIONERY SHOP", "KEDAIPAPAN" -> "KEDAI PAPAN"; the pieces left are trade words or five
+    letters or more, so "Kitchenette" stays), in the case the word was printed in.
+
+    >>> _fix_trade_words("SANYUSTATIONERYSHOP"), _fix_trade_words("AIK HUAT HARDhARE"), _fix_trade_words("Health And Heauty")
+    ('SANYU STATIONERY SHOP', 'AIK HUAT HARDWARE', 'Health And Beauty')
+    >>> _fix_trade_words("SUPERMARKET WORKSHOP STORY RESTAURANTS SERVICE Kitchenette")
+    'SUPERMARKET WORKSHOP STORY RESTAURANTS SERVICE Kitchenette'
+    """
+    def split(w: str) -> str:
+        low = w.lower()
+        if len(w) < 10 or low in _TRADE_WORDS:
+            return w
+        hits = sorted(((low.find(v), v) for v in _TRADE_WORDS if len(v) >= 5 and v in low), key=lambda t: -len(t[1]))
+        for at, v in hits:
+            head, tail = w[:at], w[at + len(v):]
+            if all(not p or len(p) >= 5 or p.lower() in _TRADE_WORDS for p in (head, tail)):
+                return " ".join(p for p in (split(head), w[at:at + len(v)], split(tail)) if p)
+        return w
+
+    def word(m: re.Match[str]) -> str:
+        w = m.group(0)
+        if len(w) < 5 or w.lower() in _TRADE_WORDS:
+            return split(w)
+        v = _word_slip(w, _TRADE_WORDS)
+        if v is None:
+            return split(w)
+        upper = sum(ch.isupper() for ch in w) > len(w) / 2
+        return v.upper() if upper else v.capitalize() if w[0].isupper() else v
+
+    return re.sub(r"[A-Za-z]+", word, text)
 
 
 _ZERO_IN_WORD = re.compile(r"(?<=[A-Za-z])0+(?=[A-Za-z])|(?<=\b[A-Z])0(?=\.|\b)")

@@ -343,7 +343,7 @@ def test_a_line_under_the_street_line_is_address_not_name() -> None:
         (130, [(60, "KG.BATU,")]),
         (300, [(60, "TOTAL"), (540, "110.00")]),
     ])
-    assert vals["merchant_name"] == "Sin Thye & Comfany"
+    assert vals["merchant_name"] == "Sin Thye & Company"  # the f/p slip undone
 
 
 def test_the_legal_owner_under_the_shop_is_not_the_merchant_name() -> None:
@@ -468,3 +468,23 @@ def test_receipt_address_first_line_with_a_slipped_street_word_and_glued_numbers
         (500, [(60, "TOTAL"), (540, "8.70")]),
     ])
     assert vals["merchant_address"] == "NO 290, JALAN ANGSA, LOT 1851 41150 KLANG, SELANGOR 1225-DENGKIL"
+
+
+def test_receipt_name_slips_in_legal_form_initials_and_trade_words() -> None:
+    def name(line: str) -> str:
+        return _receipt([
+            (40, [(60, line)]),
+            (70, [(60, "LOT 3, JALAN PELABUR 23/1,")]),
+            (100, [(60, "40300 SHAH ALAM, SELANGOR.")]),
+            (400, [(60, "TOTAL"), (540, "8.70")]),
+        ])["merchant_name"]
+
+    assert name("GARDENIA BAKERIES(KL)SDN EHD(139386X)") == "GARDENIA BAKERIES (KL) SDN BHD"
+    assert name("MR. D.1.Y. (H) SDN BHD") == "MR. D.I.Y. (M) SDN BHD"
+    assert name("UNIHAKKA INTERNATIONAL-SDN BHD") == "UNIHAKKA INTERNATIONAL SDN BHD"
+    assert name("Dimiliki: banh mi cafe sdn bhd 1110644-W") == "banh mi cafe sdn bhd"
+    assert name("SANYUSTATIONERYSHOP") == "SANYU STATIONERY SHOP"
+    assert name("AIK HUAT HARDMARE ENTERPRISE") == "AIK HUAT HARDWARE ENTERPRISE"
+    # plurals, words that are not trade words and a number starting a name stay as printed
+    assert name("GOLDEN ARCHES RESTAURANTS SDN BHD") == "GOLDEN ARCHES RESTAURANTS SDN BHD"
+    assert name("1STOP WORKSHOP SERVICE") == "1STOP WORKSHOP SERVICE"
