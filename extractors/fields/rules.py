@@ -1170,7 +1170,8 @@ _BOILER = re.compile(
     r"\b(?:receipt|tax\s*invoice|invoice|cash\s*bill|bill|welcome|thank|official|copy|duplicate|"
     r"simplified|rechnung|facture|quittung|kassenbon|ticket|order|table|cashier|date|time|tel|fax|"
     r"phone|email|e-mail|www|http|gst|vat|reg|no\.?\s*:|member|change|total|amount|qty|"
-    r"item|sales|payment|customer|copy|voucher|points|feedback|please|goods|sold|call|"
+    r"item|sales|payment|customer|copy|voucher|points|feedback|please|goods|sold|call|tq|terima\s+kasih|"
+    r"(?:for|happy)\s+shopping|"
     r"(?:company|co|roc|business)\.?\s*(?:no|reg|registration)\b\.?)\b",
     re.IGNORECASE,
 )
@@ -1494,6 +1495,26 @@ def _lookalike(a: str, b: str) -> bool:
     return len(diff) == 1 and any(diff[0][0] in g and diff[0][1] in g for g in _LOOKALIKE)
 
 
+def _join_split_words(text: str, vocab: frozenset[str]) -> str:
+    """Two letter runs the recogniser split apart ("BAK ERIES", "Lum pur") joined when together,
+    and neither alone, they are a word of ``vocab``.
+
+    >>> _join_split_words("GARDENLA BAK ERIES (KL), Kuala Lum pur", _TRADE_WORDS | _ADDRESS_WORDS)
+    'GARDENLA BAKERIES (KL), Kuala Lumpur'
+    """
+    parts = re.split(r"(?<=[A-Za-z]) (?=[A-Za-z])", text)  # pieces split at spaces between letters
+    out = parts[:1]
+    for p in parts[1:]:
+        a = re.search(r"[A-Za-z]+$", out[-1])
+        b = re.match(r"[A-Za-z]+", p)
+        if a and b and (a.group(0) + b.group(0)).lower() in vocab and a.group(0).lower() not in vocab \
+                and b.group(0).lower() not in vocab:
+            out[-1] += p
+        else:
+            out.append(p)
+    return " ".join(out)
+
+
 def _fix_address_words(text: str) -> str:
     """Undo one-letter OCR slips in the address words of :data:`_ADDRESS_WORDS` ("TANAN" -> "TAMAN",
     "Selanoor" -> "Selangor", "KUALA LUXPUR" -> "KUALA LUMPUR"), in the case the word was printed
@@ -1519,7 +1540,7 @@ def _fix_address_words(text: str) -> str:
         v = best[0]
         return v.upper() if w.isupper() else v.capitalize() if w[0].isupper() else v
 
-    text = re.sub(r"[A-Za-z]+", word, text)
+    text = re.sub(r"[A-Za-z]+", word, _join_split_words(text, _ADDRESS_WORDS))
     text = re.sub(r"(?<=\d)[lI](?=\d)", "1", text)
     text = re.sub(r"(?<=[A-Z]{2})5(?=[A-Z])", "S", text)
 
@@ -1744,7 +1765,8 @@ _TRADE_WORDS = frozenset({
     "automobile", "travel", "hotel", "company", "corporation", "manufacturing", "handicraft", "tailoring",
     "catering", "supplies", "supply", "salon", "laundry", "venture", "ventures", "resources", "solutions",
     "technology", "systems", "global", "kedai", "perniagaan", "perusahaan", "syarikat", "gerai", "farmasi",
-    "runcit", "makanan", "minuman", "borong", "pasar", "kopitiam",
+    "runcit", "makanan", "minuman", "borong", "pasar", "kopitiam", "vegetarian", "grocery", "groceries",
+    "beverage", "beverages",
 })
 """English and Malay words of shop and company names (trades, goods, business forms) that a
 one-letter slip is undone against and that glued words are split at."""
@@ -1792,7 +1814,7 @@ def _fix_trade_words(text: str) -> str:
         upper = sum(ch.isupper() for ch in w) > len(w) / 2
         return v.upper() if upper else v.capitalize() if w[0].isupper() else v
 
-    return re.sub(r"[A-Za-z]+", word, text)
+    return re.sub(r"[A-Za-z]+", word, _join_split_words(text, _TRADE_WORDS))
 
 
 _ZERO_IN_WORD = re.compile(r"(?<=[A-Za-z])0+(?=[A-Za-z])|(?<=\b[A-Z])0(?=\.|\b)")

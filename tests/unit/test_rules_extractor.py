@@ -488,3 +488,21 @@ def test_receipt_name_slips_in_legal_form_initials_and_trade_words() -> None:
     # plurals, words that are not trade words and a number starting a name stay as printed
     assert name("GOLDEN ARCHES RESTAURANTS SDN BHD") == "GOLDEN ARCHES RESTAURANTS SDN BHD"
     assert name("1STOP WORKSHOP SERVICE") == "1STOP WORKSHOP SERVICE"
+
+
+def test_words_split_by_the_recogniser_are_joined_when_they_make_a_known_word() -> None:
+    vals = _receipt([
+        (40, [(60, "GARDENIA BAK ERIES (KL) SDN BHD")]),
+        (70, [(60, "LOT 3, JALAN PELABUR 23/1,")]),
+        (100, [(60, "50450 Kuala Lum pur")]),
+        (400, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_name"] == "GARDENIA BAKERIES (KL) SDN BHD"
+    assert vals["merchant_address"] == "LOT 3, JALAN PELABUR 23/1, 50450 Kuala Lumpur"
+    # "TAMAN SEA" stays two words (both pieces are words already / the join is no word)
+    assert _receipt([
+        (40, [(60, "SHOP SDN BHD")]),
+        (70, [(60, "54, JALAN SS23/11 TAMAN SEA,")]),
+        (100, [(60, "47400 PETALING JAYA")]),
+        (400, [(60, "TOTAL"), (540, "8.70")]),
+    ])["merchant_address"] == "54, JALAN SS23/11 TAMAN SEA, 47400 PETALING JAYA"
