@@ -1192,6 +1192,8 @@ _STOP_ADDR = re.compile(
     re.IGNORECASE,
 )
 _REGNO = re.compile(r"^\(?[\s\w.:#-]*\d{4,}[\w-]*\)?$")
+_CORP = re.compile(r"\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|ltd|limited|plt)\b", re.IGNORECASE)
+"""The legal forms that end a company's name (not "ENTERPRISE", "TRADING": a name goes on after them)."""
 
 
 def _alpha(s: str) -> int:
@@ -1565,7 +1567,7 @@ def _address_spacing(text: str) -> str:
     """
     text = re.sub(r"\b([Ll1])[ .]?([Oo0D])[ .]?([Ttl])(?=\s?\d)",
                   lambda m: "LOT" if m.group(3) == "T" and m.group(2) != "o" else "Lot", text)
-    text = re.sub(r",(?=[A-Za-z])", ", ", text)
+    text = re.sub(r"(?<! ),(?=[A-Za-z])", ", ", text)  # not ",U13/X" printed after a space
     text = re.sub(r"(?<![\d-])(\d{5})(?=[A-Za-z]{3})", r"\1 ", text)
     text = re.sub(r"(?i)\b(lot|no)(?=\d)", r"\1 ", text)
     return re.sub(r"(?i)(?<=\d)(?=" + _STREET_WORDS + r"\b)", " ", text)
@@ -1604,6 +1606,25 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                     and not any(ch.isdigit() for ch in pt) and not _BOILER.search(pt)
                     and not _ADDRESS.search(pt) and name_ln.pbox[1] - prv.pbox[3] < 1.5 * name_ln.h):
                 name_lines.insert(0, prv)
+        # a name over three lines: "AIK HUAT HARDWARE" / "ENTERPRISE (SETIA" / "ALAM) SDN BHD" (the
+        # two lines taken end in a form a name goes on after)
+        j = page1.index(name_lines[-1]) + 1
+        if len(name_lines) == 2 and j < len(page1) and not _CORP.search(_fix_legal(name_lines[-1].text)):
+            nx2 = page1[j]
+            t2 = nx2.text.strip()
+            if (_LEGAL.search(_fix_legal(name_lines[-1].text)) and _CORP.search(_fix_legal(t2))
+                    and not _STOP_ADDR.search(t2) and len(t2) < 40 and not re.search(r"\d", _strip_regno(t2))
+                    and not _ADDRESS.search(t2) and not _BOILER.search(t2)
+                    and nx2.pbox[1] - name_lines[-1].pbox[3] < 1.5 * name_ln.h):
+                name_lines.append(nx2)
+                j += 1
+        # a branch in brackets printed under the name is part of it: "… SDN BHD" / "(JALAN KLANG LAMA)"
+        if j < len(page1):
+            br = page1[j]
+            bt = br.text.strip()
+            if (re.fullmatch(r"\([^()\d]{3,40}\)", bt) and not _STOP_ADDR.search(bt)
+                    and br.pbox[1] - name_lines[-1].pbox[3] < 1.5 * name_ln.h):
+                name_lines.append(br)
         text = " ".join(ln.text.strip() for ln in name_lines)
         text = _fix_trade_words(_fix_name(_fix_glyphs(_strip_regno(_fix_legal(text)))))
         key = "merchant_name" if doc_type == "receipt" else "vendor_name"
@@ -1739,15 +1760,26 @@ def _fix_name(text: str) -> str:
     """Undo slips that are only slips in a company name, where numbers are rare: a one between the
     dots of initials ("D.1.Y.") -> I (not one starting a word: "1STOP", "1 UTAMA"), a zero
     ending an upper-case word ("AMAN0", "HAI-0") -> O, "(H)" before the legal form -> "(M)" (the
-    Malaysian "(M) Sdn Bhd"), a hyphen glued before the legal form -> a space; and an owner
-    label before the name ("Dimiliki:") is dropped.
+    Malaysian "(M) Sdn Bhd"), a hyphen glued before the legal form -> a space, an opening bracket
+    read as a letter when a closing one has none ("TSETIA ALAM)"); and an owner label before the
+    name ("Dimiliki:") is dropped.
 
     >>> _fix_name("AMAN0 SDN BHD"), _fix_name("MR D.1.Y. (H) SDN BHD"), _fix_name("HAI-0 RAYA BHD")
     ('AMANO SDN BHD', 'MR D.I.Y. (M) SDN BHD', 'HAI-O RAYA BHD')
+    >>> _fix_name("HARDWARE ENTERPRISE TSETIA ALAM) SDN BHD"), _fix_name("THE TEA SHOP (M)) SDN BHD")
+    ('HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD', 'THE TEA SHOP (M)) SDN BHD')
     >>> _fix_name("UNIHAKKA INTERNATIONAL-SDN BHD"), _fix_name("Dimiliki: banh mi cafe sdn bhd"), _fix_name("7-11 1STOP")
     ('UNIHAKKA INTERNATIONAL SDN BHD', 'banh mi cafe sdn bhd', '7-11 1STOP')
     """
     text = _NAME_LABEL.sub("", text)
+    if text.count(")") > text.count("("):  # the opening bracket read as a letter: "TSETIA ALAM)"
+        toks = text.split(" ")
+        close = next(i for i, t in enumerate(toks) if ")" in t)
+        for i in range(close, max(-1, close - 3), -1):
+            if re.fullmatch(r"[CTIl1|][A-Z]{3,}\)?", toks[i]):
+                toks[i] = "(" + toks[i][1:]
+                text = " ".join(toks)
+                break
     text = re.sub(r"(?<=\b[A-Z]\.)1(?=\.)", "I", text)
     text = re.sub(r"(?<=[A-Z]{2})0\b|(?<=[A-Z]{2}-)0\b", "O", text)
     text = re.sub(r"\(H\)(?=\s*(?:sdn|bhd|berhad)\b)", "(M)", text, flags=re.IGNORECASE)

@@ -506,3 +506,32 @@ def test_words_split_by_the_recogniser_are_joined_when_they_make_a_known_word() 
         (100, [(60, "47400 PETALING JAYA")]),
         (400, [(60, "TOTAL"), (540, "8.70")]),
     ])["merchant_address"] == "54, JALAN SS23/11 TAMAN SEA, 47400 PETALING JAYA"
+
+
+def test_receipt_name_over_three_lines_and_a_bracketed_branch_under_it() -> None:
+    rows = [
+        (40, [(60, "AIK HUAT HARDWARE")]),
+        (70, [(60, "ENTERPRISE TSETIA")]),
+        (100, [(60, "ALAM) SDN BHD")]),
+        (130, [(60, "822737-X")]),
+        (160, [(60, "NO. 17-G, JALAN SETIA INDAH")]),
+        (190, [(60, "SEKSYEN U13, 40170 SHAH ALAM,")]),
+        (220, [(60, "TEL: 012 - 6651783")]),
+        (400, [(60, "TOTAL"), (540, "8.70")]),
+    ]
+    vals = _receipt(rows)
+    assert vals["merchant_name"] == "AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD"
+    assert vals["merchant_address"] == "NO. 17-G, JALAN SETIA INDAH SEKSYEN U13, 40170 SHAH ALAM,"
+    # a name that is complete on two lines does not take the line under it
+    rows[1:3] = [(70, [(60, "ENTERPRISE SDN BHD")]), (100, [(60, "KEPONG BRANCH")])]
+    assert _receipt(rows)["merchant_name"] == "AIK HUAT HARDWARE ENTERPRISE SDN BHD"
+    vals = _receipt([
+        (40, [(60, "CHECKERS HYPERMARKET SDN BHD")]),
+        (70, [(60, "(JALAN KLANG LAMA)")]),
+        (100, [(60, "LOT 2942 & 2945, JLN SERI SENTOSA 8,")]),
+        (130, [(60, "58000 KUALA LUMPUR.")]),
+        (160, [(60, "COMPANY NO: 564429-W")]),
+        (400, [(60, "TOTAL"), (540, "8.70")]),
+    ])
+    assert vals["merchant_name"] == "CHECKERS HYPERMARKET SDN BHD (JALAN KLANG LAMA)"
+    assert vals["merchant_address"] == "LOT 2942 & 2945, JLN SERI SENTOSA 8, 58000 KUALA LUMPUR."
