@@ -1487,7 +1487,7 @@ recogniser's one-letter slip is undone against; place names other than the state
 it."""
 _NOT_SLIPS = frozenset({"kedai", "aman", "jalur"})
 """Real words one letter away from an address word."""
-_LOOKALIKE = [set(g) for g in ("mnhrwx", "oudceaq", "iljtf", "pf", "s5", "bh", "gq")]
+_LOOKALIKE = [set(g) for g in ("mnhrwx", "oudceaq", "iljt", "tf", "pf", "s5", "bh", "gq")]
 """Letters a recogniser reads one for another."""
 
 
@@ -1520,15 +1520,17 @@ def _join_split_words(text: str, vocab: frozenset[str]) -> str:
 def _fix_address_words(text: str) -> str:
     """Undo one-letter OCR slips in the address words of :data:`_ADDRESS_WORDS` ("TANAN" -> "TAMAN",
     "Selanoor" -> "Selangor", "KUALA LUXPUR" -> "KUALA LUMPUR"), in the case the word was printed
-    in; a word of five or six letters only by a letter that looks alike ("JAPAN" stays). A letter read inside a number
-    (``l``/``I`` between digits, "28I1", "7/1l8B") becomes 1, a five between upper-case letters
-    ("ANG5A") an S, and a comma read as a period after a word or number inside the address
+    in; a word of five or six letters only by a letter that looks alike ("JAPAN" stays). A letter
+    read inside a number becomes a digit (``l``/``I`` -> 1: "28I1", "7/1l8B"; ``S`` -> 5: "411S0"),
+    a five between upper-case letters ("ANG5A") an S, "J1n" the street abbreviation "Jln", and a comma read as a period after a word or number inside the address
     ("PUCHONG. SELANGOR", "290.JALAN") a comma; abbreviations without a vowel ("JLN.") keep it.
 
     >>> _fix_address_words("LOT P.T. 28I1, JALAN ANG5A, TANAN BERKELEY 41150 KLANG. Selanoor")
     'LOT P.T. 2811, JALAN ANGSA, TAMAN BERKELEY 41150 KLANG, Selangor'
     >>> _fix_address_words("NO 290.JALAN AIR PANAS, KEDAI AMAN, JLN. Kuala Luxpur. DAISO JAPAN")
     'NO 290,JALAN AIR PANAS, KEDAI AMAN, JLN. Kuala Lumpur, DAISO JAPAN'
+    >>> _fix_address_words("J1n SS2, 411S0 KLANG, 1SS8-FAMAN PUSAT")
+    'Jln SS2, 41150 KLANG, 1558-TAMAN PUSAT'
     """
     def word(m: re.Match[str]) -> str:
         w = m.group(0)
@@ -1544,7 +1546,9 @@ def _fix_address_words(text: str) -> str:
 
     text = re.sub(r"[A-Za-z]+", word, _join_split_words(text, _ADDRESS_WORDS))
     text = re.sub(r"(?<=\d)[lI](?=\d)", "1", text)
+    text = re.sub(r"(?<=\d)[Ss]{1,2}(?=\d)", lambda m: "5" * len(m.group(0)), text)
     text = re.sub(r"(?<=[A-Z]{2})5(?=[A-Z])", "S", text)
+    text = re.sub(r"\b(J)[1I|]([Nn])\b", lambda m: m.group(1) + ("L" if m.group(2).isupper() else "l") + m.group(2), text)
 
     def comma(m: re.Match[str]) -> str:
         return m.group(0) if not re.search(r"[AEIOUaeiou\d]", m.group(1)) else m.group(1) + ","

@@ -535,3 +535,19 @@ def test_receipt_name_over_three_lines_and_a_bracketed_branch_under_it() -> None
     ])
     assert vals["merchant_name"] == "CHECKERS HYPERMARKET SDN BHD (JALAN KLANG LAMA)"
     assert vals["merchant_address"] == "LOT 2942 & 2945, JLN SERI SENTOSA 8, 58000 KUALA LUMPUR."
+
+
+def test_name_and_address_cleaning_docstring_examples() -> None:
+    import doctest
+
+    import extractors.fields.rules as rules
+
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    names = ["_fix_address_words", "_address_spacing", "_join_split_words", "_fix_name", "_fix_trade_words",
+             "_fix_legal", "_fix_glyphs", "_clean_address"]
+    for name in names:
+        for test in finder.find(getattr(rules, name), name, globs=vars(rules)):
+            runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted >= 12
+    assert result.failed == 0
