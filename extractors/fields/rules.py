@@ -1282,8 +1282,11 @@ _ADDR_MORE = re.compile(
 addresses, a lot or house number glued to its word) and a postcode glued to the town
 ("53000KUALA LUMPUR")."""
 _CLOCK = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?!\d)")
-_LABELLED_PHONE = re.compile(r":\s*\+?(?:\(?\d[\s()-]*){8,}")
-"""A contact number after a label ("Outlet:03-80626265", "Careline : 1800 88 1231")."""
+_LABELLED_PHONE = re.compile(r":\s*\+?(?:\(?\d[\s()-]*){8,}|(?<![\d-])\+?(?:60)?0\d{1,2}\s?-\s?\d{3,4}[\s-]?\d{3,5}(?!\d)"
+                             r"|\d{10,}")
+"""A contact number after a label ("Outlet:03-80626265", "Careline : 1800 88 1231"), a Malaysian
+phone number without one ("TEI 03-7803 0974") or a tax/company number's long digit run: no address
+line holds one."""
 _ADDR_LABEL = re.compile(r"^(?:hq\s*)?(?:add(?:ress)?|alamat)\s*[:.]\s*(?=\S)", re.IGNORECASE)
 """An address label printed before the address ("HQ ADD: LOT 11995, …", "Address: …")."""
 

@@ -551,3 +551,17 @@ def test_name_and_address_cleaning_docstring_examples() -> None:
     result = runner.summarize(verbose=False)
     assert result.attempted >= 12
     assert result.failed == 0
+
+
+def test_receipt_address_ends_at_an_unlabelled_phone_or_tax_number() -> None:
+    rows = [
+        (40, [(60, "KING'S CONFECTIONERY S/B")]),
+        (70, [(60, "LOT PT244, JLN PERBANDARAN SS6/4")]),
+        (100, [(60, "PUSAT BANDAR KELANA JAYA, PETALING")]),
+        (130, [(60, "TEI N0 03 - 7803 0974")]),
+        (400, [(60, "TOTAL"), (540, "8.70")]),
+    ]
+    want = "LOT PT244, JLN PERBANDARAN SS6/4 PUSAT BANDAR KELANA JAYA, PETALING"
+    assert _receipt(rows)["merchant_address"] == want
+    rows[3] = (130, [(60, "GS1 1D 000294060032")])
+    assert _receipt(rows)["merchant_address"] == want
