@@ -1520,20 +1520,24 @@ def _join_split_words(text: str, vocab: frozenset[str]) -> str:
     return " ".join(out)
 
 
+_VOWEL_ABBREVIATIONS = frozenset({"ave", "ste", "apt", "ind", "sek", "sec", "est", "ext"})
+"""Address abbreviations with a vowel whose period is a period ("Ave.", "Sek. U3")."""
+
+
 def _fix_address_words(text: str) -> str:
     """Undo one-letter OCR slips in the address words of :data:`_ADDRESS_WORDS` ("TANAN" -> "TAMAN",
     "Selanoor" -> "Selangor", "KUALA LUXPUR" -> "KUALA LUMPUR"), in the case the word was printed
     in; a word of five or six letters only by a letter that looks alike ("JAPAN" stays). A letter
     read inside a number becomes a digit (``l``/``I`` -> 1: "28I1", "7/1l8B"; ``S`` -> 5: "411S0"),
     a five between upper-case letters ("ANG5A") an S, "J1n" the street abbreviation "Jln", and a comma read as a period after a word or number inside the address
-    ("PUCHONG. SELANGOR", "290.JALAN") a comma; abbreviations without a vowel ("JLN.") keep it.
+    ("PUCHONG. SELANGOR", "290.JALAN") a comma; abbreviations ("JLN.", "Ave.") keep it.
 
     >>> _fix_address_words("LOT P.T. 28I1, JALAN ANG5A, TANAN BERKELEY 41150 KLANG. Selanoor")
     'LOT P.T. 2811, JALAN ANGSA, TAMAN BERKELEY 41150 KLANG, Selangor'
     >>> _fix_address_words("NO 290.JALAN AIR PANAS, KEDAI AMAN, JLN. Kuala Luxpur. DAISO JAPAN")
     'NO 290,JALAN AIR PANAS, KEDAI AMAN, JLN. Kuala Lumpur, DAISO JAPAN'
-    >>> _fix_address_words("J1n SS2, 411S0 KLANG, 1SS8-FAMAN PUSAT")
-    'Jln SS2, 41150 KLANG, 1558-TAMAN PUSAT'
+    >>> _fix_address_words("J1n SS2, 411S0 KLANG, 1SS8-FAMAN PUSAT"), _fix_address_words("5th Ave. Sek. U3")
+    ('Jln SS2, 41150 KLANG, 1558-TAMAN PUSAT', '5th Ave. Sek. U3')
     """
     def word(m: re.Match[str]) -> str:
         w = m.group(0)
@@ -1554,7 +1558,10 @@ def _fix_address_words(text: str) -> str:
     text = re.sub(r"\b(J)[1I|]([Nn])\b", lambda m: m.group(1) + ("L" if m.group(2).isupper() else "l") + m.group(2), text)
 
     def comma(m: re.Match[str]) -> str:
-        return m.group(0) if not re.search(r"[AEIOUaeiou\d]", m.group(1)) else m.group(1) + ","
+        w = m.group(1)
+        if not re.search(r"[AEIOUaeiou\d]", w) or w.lower() in _VOWEL_ABBREVIATIONS:
+            return m.group(0)
+        return w + ","
 
     return re.sub(r"(\b[A-Za-z]{3,}|(?<!\d)\d+)\.(?=\s?[A-Za-z]|\s\d)", comma, text)
 
