@@ -1301,7 +1301,9 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
     above a contact / tax-id line (a branch code "1245-DESA SRI HARTAMAS"). Digit/letter slips
     are undone before the words are looked at ("Leve1 6", "Te1 :").
     """
-    page_lines = ctx.by_page[start.pno]
+    # top to bottom by the middle of each line: the layout's reading order can put a line of a
+    # dense header before the one above it
+    page_lines = sorted(ctx.by_page[start.pno], key=lambda o: (o.pbox[1] + o.pbox[3]) / 2)
     i = page_lines.index(start) + 1
     out: list[_L] = []
     skipped = 0
@@ -1593,6 +1595,8 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
     page1 = ctx.by_page[min(ctx.by_page)]
     if doc_type == "invoice":
         page1 = _name_segments(ctx, page1)
+    else:  # top to bottom, as in _address_after
+        page1 = sorted(page1, key=lambda o: (o.pbox[1] + o.pbox[3]) / 2)
     name_ln, score = _top_name(ctx, _not_customer(page1, ctx.by_page[min(ctx.by_page)])
                                if doc_type == "invoice" else page1)
     if name_ln is not None:

@@ -565,3 +565,19 @@ def test_receipt_address_ends_at_an_unlabelled_phone_or_tax_number() -> None:
     assert _receipt(rows)["merchant_address"] == want
     rows[3] = (130, [(60, "GS1 1D 000294060032")])
     assert _receipt(rows)["merchant_address"] == want
+
+
+def test_receipt_address_read_top_to_bottom_when_the_layout_order_is_not() -> None:
+    page = make_page([
+        (40, [(60, "TRI SHAAS SDN BHD (728515-M)")]),
+        (62, [(60, "MYDIN MART SRI MUDA")]),
+        (84, [(60, "4-20, Jalan Ria 25/62 Taman Sri Muda")]),
+        (106, [(60, "Seksyen 25, 40400 Shah Alam Selangor")]),
+        (128, [(60, "Tel : 03-51217970")]),
+        (400, [(60, "TOTAL"), (540, "5.00")]),
+    ])
+    assert [ln.text for ln in page.lines][3].startswith("Seksyen")
+    page.lines = [page.lines[3]] + page.lines[:3] + page.lines[4:]  # a dense header read out of order
+    vals, _ = _values(make_doc(page), "receipt")
+    assert vals["merchant_name"] == "TRI SHAAS SDN BHD"
+    assert vals["merchant_address"] == "4-20, Jalan Ria 25/62 Taman Sri Muda Seksyen 25, 40400 Shah Alam Selangor"
