@@ -1624,6 +1624,17 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                     and not any(ch.isdigit() for ch in pt) and not _BOILER.search(pt)
                     and not _ADDRESS.search(pt) and name_ln.pbox[1] - prv.pbox[3] < 1.5 * name_ln.h):
                 name_lines.insert(0, prv)
+                # … from three: "AIK HUAT HARDWARE" / "ENTERPRISE (SETIA" / "ALAM) SDN BHD", read up
+                # from the legal line, when the line taken starts with a form a name goes on after
+                pfix = _fix_trade_words(_fix_legal(pt))
+                if k > 1 and _LEGAL.match(pfix) and not _CORP.match(pfix):
+                    top = page1[k - 2]
+                    tt = top.text.strip()
+                    if (_alpha(tt) >= 4 and sum(ch.isupper() for ch in tt) >= 0.8 * _alpha(tt)
+                            and not any(ch.isdigit() for ch in tt) and not _BOILER.search(tt)
+                            and not _ADDRESS.search(tt) and not _LEGAL.search(_fix_legal(tt))
+                            and prv.pbox[1] - top.pbox[3] < 1.5 * name_ln.h):
+                        name_lines.insert(0, top)
         # a name over three lines: "AIK HUAT HARDWARE" / "ENTERPRISE (SETIA" / "ALAM) SDN BHD" (the
         # two lines taken end in a form a name goes on after)
         j = page1.index(name_lines[-1]) + 1
@@ -1738,7 +1749,7 @@ def _customer_block(ctx: _Ctx, segs: list[_L], used: set[int], vendor: Field | N
     return None
 
 
-_SDN = {"sdn", "son", "sin", "san", "sdm", "5dn", "s0n", "sbn", "spn"}
+_SDN = {"sdn", "son", "sin", "san", "sen", "sdm", "5dn", "s0n", "sbn", "spn"}
 _BHD = {"bhd", "bho", "bid", "beld", "bied", "8hd", "6hd", "rhd", "bad", "bhn", "bhp", "ehd", "bud", "bld", "bhd."}
 
 
@@ -1776,13 +1787,14 @@ _NAME_LABEL = re.compile(r"^(?:dimiliki(?:\s+oleh)?|owned\s+by|operated\s+by)\s*
 
 def _fix_name(text: str) -> str:
     """Undo slips that are only slips in a company name, where numbers are rare: a one between the
-    dots of initials ("D.1.Y.") -> I (not one starting a word: "1STOP", "1 UTAMA"), a zero
+    dots of initials ("D.1.Y.") -> I (not one starting a word: "1STOP", "1 UTAMA"), initials read
+    apart joined ("D. I.Y." -> "D.I.Y."), a zero
     ending an upper-case word ("AMAN0", "HAI-0") -> O, "(H)" before the legal form -> "(M)" (the
     Malaysian "(M) Sdn Bhd"), a hyphen glued before the legal form -> a space, an opening bracket
     read as a letter when a closing one has none ("TSETIA ALAM)"); and an owner label before the
     name ("Dimiliki:") is dropped.
 
-    >>> _fix_name("AMAN0 SDN BHD"), _fix_name("MR D.1.Y. (H) SDN BHD"), _fix_name("HAI-0 RAYA BHD")
+    >>> _fix_name("AMAN0 SDN BHD"), _fix_name("MR D. 1.Y. (H) SDN BHD"), _fix_name("HAI-0 RAYA BHD")
     ('AMANO SDN BHD', 'MR D.I.Y. (M) SDN BHD', 'HAI-O RAYA BHD')
     >>> _fix_name("HARDWARE ENTERPRISE TSETIA ALAM) SDN BHD"), _fix_name("THE TEA SHOP (M)) SDN BHD")
     ('HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD', 'THE TEA SHOP (M)) SDN BHD')
@@ -1798,6 +1810,7 @@ def _fix_name(text: str) -> str:
                 toks[i] = "(" + toks[i][1:]
                 text = " ".join(toks)
                 break
+    text = re.sub(r"\b([A-Z])\. (?=[A-Z1]\.)", r"\1.", text)  # initials read apart: "D. I.Y."
     text = re.sub(r"(?<=\b[A-Z]\.)1(?=\.)", "I", text)
     text = re.sub(r"(?<=[A-Z]{2})0\b|(?<=[A-Z]{2}-)0\b", "O", text)
     text = re.sub(r"\(H\)(?=\s*(?:sdn|bhd|berhad)\b)", "(M)", text, flags=re.IGNORECASE)

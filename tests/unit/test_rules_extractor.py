@@ -581,3 +581,21 @@ def test_receipt_address_read_top_to_bottom_when_the_layout_order_is_not() -> No
     vals, _ = _values(make_doc(page), "receipt")
     assert vals["merchant_name"] == "TRI SHAAS SDN BHD"
     assert vals["merchant_address"] == "4-20, Jalan Ria 25/62 Taman Sri Muda Seksyen 25, 40400 Shah Alam Selangor"
+
+
+def test_receipt_name_read_up_over_three_lines_from_the_legal_line() -> None:
+    rows = [
+        (40, [(60, "AIK HUAT HARDNARE")]),
+        (70, [(60, "ENTERFRISE TSETIA")]),
+        (100, [(60, "ALAH SDN BHD")]),
+        (130, [(60, "822737-X")]),
+        (160, [(60, "NO. 17-G, JALAN SETIA INDAH")]),
+        (190, [(60, "40170 SHAH ALAM,")]),
+        (400, [(60, "TOTAL"), (540, "8.70")]),
+    ]
+    assert _receipt(rows)["merchant_name"] == "AIK HUAT HARDWARE ENTERPRISE TSETIA ALAH SDN BHD"
+    # a shop line above a two-line legal name that does not start with such a form stays out
+    rows[1] = (70, [(60, "SUBANG HEALTHCARE")])
+    assert _receipt(rows)["merchant_name"] == "SUBANG HEALTHCARE ALAH SDN BHD"
+    rows[0:3] = [(40, [(60, "TISSUE HOLDER")]), (70, [(60, "MR. D. I.Y. (KUCHAI)")]), (100, [(60, "SDN BHD")])]
+    assert _receipt(rows)["merchant_name"] == "MR. D.I.Y. (KUCHAI) SDN BHD"
