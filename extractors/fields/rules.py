@@ -1238,7 +1238,10 @@ def _top_name(ctx: _Ctx, lines: list[_L]) -> tuple[_L | None, float]:
     if not lines:
         return None, 0.0
     med_h = median([ln.h for ln in ctx.lines])
-    top = lines[:8]
+    # the first eight lines with words: numbers and specks over a logo do not push the name down
+    top = [ln for ln in lines if _alpha(ln.text) >= 3][:8]
+    if not top:
+        return None, 0.0
     scored = [(_name_score(ln, r, med_h), ln) for r, ln in enumerate(top)]
     # the legal owner printed under the shop ("Owned by: X SDN BHD") is not the merchant's name
     scored = [(sc - 1.5 if _OWNER.search(ln.text) or (r > 0 and _OWNER.search(top[r - 1].text)) else sc, ln)

@@ -599,3 +599,13 @@ def test_receipt_name_read_up_over_three_lines_from_the_legal_line() -> None:
     assert _receipt(rows)["merchant_name"] == "SUBANG HEALTHCARE ALAH SDN BHD"
     rows[0:3] = [(40, [(60, "TISSUE HOLDER")]), (70, [(60, "MR. D. I.Y. (KUCHAI)")]), (100, [(60, "SDN BHD")])]
     assert _receipt(rows)["merchant_name"] == "MR. D.I.Y. (KUCHAI) SDN BHD"
+
+
+def test_receipt_name_under_many_number_and_speck_lines() -> None:
+    rows = [(20 + 22 * i, [(60, t)]) for i, t in enumerate(
+        ["31803 01", "3180404", "*", "1950", "nn", "00 1", "#", "'", "3"])]
+    rows += [(240, [(60, "CHECKERS HYPERMARKET SDN BHD")]), (262, [(60, "LOT 2942 & 2945, JLN SERI SENTOSA 8,")]),
+             (284, [(60, "58000 KUALA LUMPUR.")]), (500, [(60, "TOTAL"), (540, "8.70")])]
+    vals = _receipt(rows)
+    assert vals["merchant_name"] == "CHECKERS HYPERMARKET SDN BHD"
+    assert vals["merchant_address"] == "LOT 2942 & 2945, JLN SERI SENTOSA 8, 58000 KUALA LUMPUR."
