@@ -1495,7 +1495,7 @@ recogniser's one-letter slip is undone against; place names other than the state
 it."""
 _NOT_SLIPS = frozenset({"kedai", "aman", "jalur"})
 """Real words one letter away from an address word."""
-_LOOKALIKE = [set(g) for g in ("mnhrwx", "oudceaq", "iljt", "tf", "pf", "s5", "bh", "gq")]
+_LOOKALIKE = [set(g) for g in ("mnhrwx", "oudceaqg", "un", "iljt", "tf", "pf", "s5", "bh", "gq")]
 """Letters a recogniser reads one for another."""
 
 
@@ -1532,10 +1532,11 @@ _VOWEL_ABBREVIATIONS = frozenset({"ave", "ste", "apt", "ind", "sek", "sec", "est
 def _fix_address_words(text: str) -> str:
     """Undo one-letter OCR slips in the address words of :data:`_ADDRESS_WORDS` ("TANAN" -> "TAMAN",
     "Selanoor" -> "Selangor", "KUALA LUXPUR" -> "KUALA LUMPUR"), in the case the word was printed
-    in; a word of five or six letters only by a letter that looks alike ("JAPAN" stays). A letter
-    read inside a number becomes a digit (``l``/``I`` -> 1: "28I1", "7/1l8B"; ``S`` -> 5: "411S0"),
-    a five between upper-case letters ("ANG5A") an S, "J1n" the street abbreviation "Jln", and a comma read as a period after a word or number inside the address
-    ("PUCHONG. SELANGOR", "290.JALAN") a comma; abbreviations ("JLN.", "Ave.") keep it.
+    in (:func:`_word_slip`: "JAPAN" stays, it is not a slip of JALAN). A letter read inside a
+    number becomes a digit (``l``/``I`` -> 1: "28I1", "7/1l8B"; ``S`` -> 5: "411S0"), a five
+    between upper-case letters ("ANG5A") an S, "J1n" the street abbreviation "Jln", and a comma
+    read as a period after a word or number inside the address ("PUCHONG. SELANGOR", "290.JALAN")
+    a comma; abbreviations ("JLN.", "Ave.") keep their period.
 
     >>> _fix_address_words("LOT P.T. 28I1, JALAN ANG5A, TANAN BERKELEY 41150 KLANG. Selanoor")
     'LOT P.T. 2811, JALAN ANGSA, TAMAN BERKELEY 41150 KLANG, Selangor'
@@ -1549,11 +1550,9 @@ def _fix_address_words(text: str) -> str:
         low = w.lower()
         if len(w) < 5 or low in _ADDRESS_WORDS or low in _NOT_SLIPS:
             return w
-        best = [v for v in _ADDRESS_WORDS if (_lookalike(v, low) if len(v) == len(w) < 7 else
-                len(w) >= 7 and abs(len(v) - len(w)) <= 1 and Levenshtein.distance(v, low, score_cutoff=1) <= 1)]
-        if len(best) != 1:
+        v = _word_slip(w, _ADDRESS_WORDS)
+        if v is None:
             return w
-        v = best[0]
         return v.upper() if w.isupper() else v.capitalize() if w[0].isupper() else v
 
     text = re.sub(r"[A-Za-z]+", word, _join_split_words(text, _ADDRESS_WORDS))
@@ -1839,12 +1838,17 @@ one-letter slip is undone against and that glued words are split at."""
 
 
 def _word_slip(w: str, vocab: frozenset[str]) -> str | None:
-    """The word of ``vocab`` that ``w`` is one OCR slip away from, if exactly one: for five- and
-    six-letter words a look-alike letter, for longer ones any one edit."""
+    """The word of ``vocab`` that ``w`` is one OCR slip away from, if exactly one: a letter read as
+    one that looks like it ("TANAN", "HARDMARE"), or in a word of seven letters or more a letter
+    dropped or added ("STATONERY"); "Serviced" is not "services"."""
     low = w.lower()
-    best = [v for v in vocab if (_lookalike(v, low) if len(v) == len(w) < 7 else
-            len(w) >= 7 and abs(len(v) - len(w)) <= 1 and Levenshtein.distance(v, low, score_cutoff=1) <= 1)
-            and v.rstrip("s") != low.rstrip("s")]  # a plural is not a slip ("SERVICE", "RESTAURANTS")
+    def near(v: str) -> bool:
+        if len(v) == len(low):
+            return _lookalike(v, low)
+        return len(low) >= 7 and abs(len(v) - len(low)) == 1 and Levenshtein.distance(v, low, score_cutoff=1) <= 1
+
+    # a plural is not a slip ("SERVICE", "RESTAURANTS")
+    best = [v for v in vocab if near(v) and v.rstrip("s") != low.rstrip("s")]
     return best[0] if len(best) == 1 else None
 
 
@@ -1856,8 +1860,8 @@ def _fix_trade_words(text: str) -> str:
 
     >>> _fix_trade_words("SANYUSTATIONERYSHOP"), _fix_trade_words("AIK HUAT HARDhARE"), _fix_trade_words("Health And Heauty")
     ('SANYU STATIONERY SHOP', 'AIK HUAT HARDWARE', 'Health And Beauty')
-    >>> _fix_trade_words("SUPERMARKET WORKSHOP STORY RESTAURANTS SERVICE Kitchenette")
-    'SUPERMARKET WORKSHOP STORY RESTAURANTS SERVICE Kitchenette'
+    >>> _fix_trade_words("SUPERMARKET WORKSHOP STORY RESTAURANTS SERVICE Kitchenette Serviced")
+    'SUPERMARKET WORKSHOP STORY RESTAURANTS SERVICE Kitchenette Serviced'
     """
     def split(w: str) -> str:
         low = w.lower()
