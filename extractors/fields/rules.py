@@ -1493,7 +1493,7 @@ _ADDRESS_WORDS = frozenset({
 """Words of Malaysian and English addresses (street, area and building words, the states) that a
 recogniser's one-letter slip is undone against; place names other than the states are not in
 it."""
-_NOT_SLIPS = frozenset({"kedai", "aman", "jalur"})
+_NOT_SLIPS = frozenset({"kedai", "jalur"})
 """Real words one letter away from an address word."""
 _LOOKALIKE = [set(g) for g in ("mnhrwx", "oudceaqg", "un", "iljt", "tf", "pf", "s5", "bh", "gq")]
 """Letters a recogniser reads one for another."""
@@ -1559,7 +1559,7 @@ def _fix_address_words(text: str) -> str:
     text = re.sub(r"(?<=\d)[lI](?=\d)", "1", text)
     text = re.sub(r"(?<=\d)[Ss]{1,2}(?=\d)", lambda m: "5" * len(m.group(0)), text)
     text = re.sub(r"(?<=[A-Z]{2})5(?=[A-Z])", "S", text)
-    text = re.sub(r"\b(J)[1I|]([Nn])\b", lambda m: m.group(1) + ("L" if m.group(2).isupper() else "l") + m.group(2), text)
+    text = re.sub(r"\b(J)[1I|]([Nn])\b", lambda m: "JL" + m.group(2) if m.group(2).isupper() else "Jln", text)
 
     def comma(m: re.Match[str]) -> str:
         w = m.group(1)
@@ -1577,11 +1577,13 @@ def _address_spacing(text: str) -> str:
     """Spaces a receipt recogniser drops in an address: after a comma before a letter
     ("JALAN BESAR,BATANG" -> "JALAN BESAR, BATANG"; the print has one, narrow, in most), between a
     postcode and its town ("43800DENGKIL"), after LOT or NO and between a number and a street word
-    ("LOT276JALAN" -> "LOT 276 JALAN", "NO290" -> "NO 290"); and "LOT" put together when read in pieces or
-    with a slip before a number ("L ot 3", "10T 1851", "LDT 1851").
+    ("LOT276JALAN" -> "LOT 276 JALAN", "NO290" -> "NO 290"); and "LOT" put together when read in
+    pieces or with a slip before a number ("L ot 3", "10T 1851", "LDT 1851").
 
-    >>> _address_spacing("LOT276JALAN BANTING 43800DENGKIL,SELANGOR"), _address_spacing("L ot3, Jalan X, 1,234")
-    ('LOT 276 JALAN BANTING 43800 DENGKIL, SELANGOR', 'Lot 3, Jalan X, 1,234')
+    >>> _address_spacing("LOT276JALAN BANTING 43800DENGKIL,SELANGOR")
+    'LOT 276 JALAN BANTING 43800 DENGKIL, SELANGOR'
+    >>> _address_spacing("L ot3, Jalan X, 1,234 INDAH X ,U13/X")
+    'Lot 3, Jalan X, 1,234 INDAH X ,U13/X'
     """
     text = re.sub(r"\b([Ll1])[ .]?([Oo0D])[ .]?([Ttl])(?=\s?\d)",
                   lambda m: "LOT" if m.group(3) == "T" and m.group(2) != "o" else "Lot", text)
@@ -1788,13 +1790,12 @@ _NAME_LABEL = re.compile(r"^(?:dimiliki(?:\s+oleh)?|owned\s+by|operated\s+by)\s*
 
 
 def _fix_name(text: str) -> str:
-    """Undo slips that are only slips in a company name, where numbers are rare: a one between the
-    dots of initials ("D.1.Y.") -> I (not one starting a word: "1STOP", "1 UTAMA"), initials read
-    apart joined ("D. I.Y." -> "D.I.Y."), a zero
-    ending an upper-case word ("AMAN0", "HAI-0") -> O, "(H)" before the legal form -> "(M)" (the
-    Malaysian "(M) Sdn Bhd"), a hyphen glued before the legal form -> a space, an opening bracket
-    read as a letter when a closing one has none ("TSETIA ALAM)"); and an owner label before the
-    name ("Dimiliki:") is dropped.
+    """Undo slips that are only slips in a company name, where numbers are rare: initials read
+    apart joined ("D. I.Y." -> "D.I.Y."), a one between the dots of initials ("D.1.Y.") -> I (not
+    one starting a word: "1STOP", "1 UTAMA"), a zero ending an upper-case word ("AMAN0", "HAI-0")
+    -> O, "(H)" before the legal form -> "(M)" (the Malaysian "(M) Sdn Bhd"), a hyphen glued before
+    the legal form -> a space, an opening bracket read as a letter when a closing one has none
+    ("TSETIA ALAM)"); and an owner label before the name ("Dimiliki:") is dropped.
 
     >>> _fix_name("AMAN0 SDN BHD"), _fix_name("MR D. 1.Y. (H) SDN BHD"), _fix_name("HAI-0 RAYA BHD")
     ('AMANO SDN BHD', 'MR D.I.Y. (M) SDN BHD', 'HAI-O RAYA BHD')
