@@ -36,7 +36,7 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1097,8 +1097,13 @@ class RulesQA:
                 cands += self._from_form_reader(doc, query)
             if not any(c.score >= 0.6 for c in cands):  # nothing convincing next to a label
                 cands += self._unlabelled(doc, query)
+            if analysis.doc_type == "form" and query.kind not in (None, "text") and not any(
+                    c.score >= self.min_confidence for c in cands):
+                cands += self._untyped(doc, query, analysis)
             _check_arithmetic(doc, query, analysis, cands)
             _tidy_form_values(cands)
+            if analysis.doc_type == "form":
+                cands += _with_units(cands)
             if query.field in ("vendor_name", "merchant_name") and analysis.doc_type == "invoice":
                 # invoices name two parties (vendor and customer); the domain tells them apart.
                 # A receipt's domain is often a brand or a service line ("myNEWS careline"),
@@ -1136,6 +1141,17 @@ class RulesQA:
             return ranked
         order = sorted(range(len(head)), key=lambda i: (-probs[i], i))
         return [head[i] for i in order] + ranked[RANK_TOP:]
+
+    def _untyped(self, doc: Document, query: Query, analysis: _Analysis) -> list[_Candidate]:
+        """Forms: when no value of the expected kind stands by the asked label, the values that
+        do, whatever their kind (``Telephone#`` filled in with an extension, ``6926``), trusted
+        a little less. Forms are filled in by hand, often not in the shape the label suggests."""
+        loose = replace(query, kind=None)
+        out = [c for c in self._from_extraction(doc, loose, analysis) if c.source == "kv"]
+        out += self._from_layout(doc, loose) + self._from_form_reader(doc, loose)
+        for c in out:
+            c.score *= 0.9
+        return out
 
     def _unlabelled(self, doc: Document, query: Query) -> list[_Candidate]:
         """Last resort for "What is the date / time?": the first valid date (time) printed
@@ -1801,6 +1817,36 @@ def _tidy_form_values(cands: list[_Candidate]) -> None:
             c.text = form_value(c.text, words)
 
 
+_UNIT = re.compile(r"^(?:%|mm|cm|m|km|in\.?|ft\.?|mg|g|kg|lbs?\.?|oz\.?|ml|l|cc|mg/cc|mg/cig\.?|gms?|"
+                   r"(?:yrs?|hrs?|mins?|days?|weeks?|months?|years?)\.?)$", re.IGNORECASE)
+
+
+def _with_units(cands: list[_Candidate]) -> list[_Candidate]:
+    """Forms: a number read without the unit printed right after it (``72`` of ``72 mm``,
+    ``749`` of ``749 mg``) is also proposed with the unit, trusted a little less (the ranker
+    chooses)."""
+    out: list[_Candidate] = []
+    for c in cands:
+        if not c.source.startswith(("layout", "kv", "form")) or c.page is None \
+                or not c.text[-1:].isdigit():
+            continue
+        words = c.words or (_words_in(c.page, c.bbox) if c.bbox else [])
+        if not words:
+            continue
+        last = max(words, key=lambda w: w.bbox[2])
+        h = _height(words)
+        nxt = [w for w in c.page.words if w.bbox[0] >= last.bbox[2] - 0.1 * h
+               and w.bbox[0] - last.bbox[2] < 6 * h and _v_overlap(w.bbox, last.bbox) >= 0.5]
+        if not nxt:
+            continue
+        unit = min(nxt, key=lambda w: w.bbox[0])
+        if unit is last or not _UNIT.match(unit.text) or any(unit is w for w in words):
+            continue
+        out.append(_Candidate(text=f"{c.text} {unit.text}", score=c.score * 0.95, page=c.page,
+                              words=[*words, unit], field=c.field, source=c.source))
+    return out
+
+
 def _page_by_number(doc: Document, number: int | None) -> Page | None:
     if number is None:
         return doc.pages[0] if len(doc.pages) == 1 else None
@@ -1832,7 +1878,8 @@ RANK_FEATURES = (
        "label_ratio", "label_partial",
        "in_entity", "entity_covered", "link_p", "label_entity_sim",
        "dx_label", "dy_label", "label_score", "mark", "field_question", "ocr_conf",
-       "lex_k", "lex_v", "lex_h", "lex_k_last", "lex_known")
+       "lex_k", "lex_v", "lex_h", "lex_k_last", "lex_known",
+       "dx_key", "dy_key", "vov_key", "hov_key", "between_key", "ends_unit")
 )
 """What :func:`rank_features` computes per candidate, in order (the ranker checks the count)."""
 _RANKER: dict[str, Any] | None = None
@@ -1901,6 +1948,33 @@ def _entity_of(pp: Any, words: Sequence[Word]) -> tuple[int | None, float, float
     return best, bn / len(words), bn / max(1, len(pp.entities[best].words))
 
 
+def _key_geometry(engine: RulesQA, page: Page | None, target: str, ei: int | None) -> list[float]:
+    """Where the candidate's entity ``ei`` sits relative to the nearest entity that reads as the
+    asked label, in text heights: dx and dy between their boxes, their vertical and horizontal
+    overlap, and how many entities stand in between."""
+    none = [-99.0, -99.0, -1.0, -1.0, -1.0]
+    if page is None or ei is None or not target:
+        return none
+    pp, matched, _ = engine._asked_links(page, target)
+    if pp is None:
+        return none
+    ents = pp.entities
+    e = ents[ei]
+    k = min((k for k in matched if k != ei), default=None,
+            key=lambda k: abs(ents[k].x1 - e.x0) + abs(ents[k].y0 - e.y0))
+    if k is None:
+        return none
+    h = max(1.0, pp.med_h)
+    le = ents[k]
+    hi = min(le.x1, e.x1) - max(le.x0, e.x0)
+    bx0, by0 = min(le.x0, e.x0), min(le.y0, e.y0)
+    bx1, by1 = max(le.x1, e.x1), max(le.y1, e.y1)
+    between = sum(1 for j, o in enumerate(ents) if j not in (k, ei)
+                  and bx0 <= (o.x0 + o.x1) / 2 <= bx1 and by0 <= (o.y0 + o.y1) / 2 <= by1)
+    return [(e.x0 - le.x1) / h, (e.y0 - le.y1) / h, _v_overlap((0, le.y0, 0, le.y1), (0, e.y0, 0, e.y1)),
+            max(0.0, hi) / max(1.0, min(le.x1 - le.x0, e.x1 - e.x0)), float(between)]
+
+
 def rank_features(engine: RulesQA, doc: Document, query: Query, cands: Sequence[_Candidate],
                   ranked: Sequence[_Candidate]) -> Any:
     """Features of the merged candidates ``ranked`` (best first) for the learned ranker, one row
@@ -1963,5 +2037,8 @@ def rank_features(engine: RulesQA, doc: Document, query: Query, cands: Sequence[
         x += [float(len(t.strip()) == 1 and t.strip() in _MARK_CHARS), float(bool(query.fields)),
               float(np.mean([w.confidence for w in words])) if words else -1.0]
         x += kv.lex_scores(t, lex)
+        x += _key_geometry(engine, page, target, ei if page is not None and target else None)
+        parts = t.split()
+        x.append(float(len(parts) > 1 and parts[-2][-1:].isdigit() and bool(_UNIT.match(parts[-1]))))
         rows.append(x)
     return np.asarray(rows, dtype=float).reshape(len(rows), len(RANK_FEATURES))

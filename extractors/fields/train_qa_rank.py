@@ -7,7 +7,7 @@ Reproduce the committed ranker with (scikit-learn comes with the ``train`` extra
 
 (a docs cache of its own: the forms are read with today's OCR, through ``docai eval``'s OCR cache).
 The committed ranker: 3-fold mean ANLS on funsd_train's 1316 questions about pages read as forms,
-hand order 0.626 → ranker 0.642 (both the key-value reader and the ranker held out).
+hand order 0.629 → ranker 0.644 (both the key-value reader and the ranker held out).
 
 On forms, :class:`extractors.qa.RulesQA` gathers candidate answers from several sources (the
 extractor's key-value pairs, the value right of / below the printed label, the form reader's best

@@ -732,3 +732,44 @@ def test_ranker_for_other_features_keeps_the_hand_order_and_warns_once(monkeypat
     for _ in range(2):
         assert qa.answer(header_row_doc, "What is the Code?")[0].answer == "12345"
     assert caplog.text.count("ranker unusable") == 1
+
+
+def test_key_geometry_features_place_the_candidate_relative_to_the_label(header_row_doc):
+    from extractors import qa as Q
+
+    qa = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
+    query = Q.parse_question("What is the Code?")
+    cands = qa._from_layout(header_row_doc, query)
+    ranked = Q._merge(cands)
+    x = Q.rank_features(qa, header_row_doc, query, cands, ranked)
+    rows = {c.text: dict(zip(Q.RANK_FEATURES, x[i], strict=True)) for i, c in enumerate(ranked)}
+    below, right = rows["12345"], rows["Amount"]
+    assert below["dy_key"] >= 0 and below["hov_key"] > 0.5 and below["vov_key"] == 0
+    assert right["dx_key"] > 5 and right["vov_key"] > 0.5 and right["hov_key"] == 0
+    assert below["between_key"] == 0 and below["ends_unit"] == 0
+
+
+def test_forms_answer_a_value_of_another_kind_when_none_of_the_asked_kind_is_there():
+    # "Telephone#" asks for a phone number; the form holds an extension
+    doc = doc_of(page_of([("Telephone#: 6926", 60, 100), ("Signed: Jane Roe", 60, 400)]))
+    form = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
+    assert form.answer(doc, "What is the Telephone#?")[0].answer == "6926"
+    # not a form: no phone number printed, "I don't know"
+    other = RulesQA(None, classifier=False, extractor=False, use_semantic=False)
+    assert other.answer(doc, "What is the Telephone#?")[0].answer is None
+
+
+def test_forms_propose_a_number_with_the_unit_printed_after_it(monkeypatch):
+    from extractors import qa as Q
+
+    doc = doc_of(page_of([("Rod Length", 60, 100), ("72", 300, 100), ("mm", 400, 100),
+                          ("Width", 60, 200), ("40", 300, 200), ("Roe", 400, 200),
+                          ("Signed: Jane Roe", 60, 400)]))
+    monkeypatch.setattr(Q, "load_ranker", lambda path=None: None)
+    form = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
+    answers = [a.answer for a in form.answer(doc, "What is the Rod Length?", top_k=5)]
+    assert answers[:2] == ["72", "72 mm"]
+    monkeypatch.setattr(Q, "load_ranker", lambda path=None: ranker_preferring("ends_unit", 0.5))
+    assert form.answer(doc, "What is the Rod Length?")[0].answer == "72 mm"
+    # a word that is no unit is not taken
+    assert "40 Roe" not in [a.answer for a in form.answer(doc, "What is the Width?", top_k=5)]
