@@ -253,9 +253,54 @@ class LabelHit:
     end: int
 
 
+# Glyphs OCR confuses in print: a substitution inside one group costs half an edit.
+_CONFUSABLE = ("o0qu", "oa", "ec", "tlfij1!|y7", "sa5$", "b8", "g9", "z2", "rn", "hb")
+_CONFUSE_COST = {(a, b): 0.5 for g in _CONFUSABLE for a in g for b in g if a != b}
+_TOKEN = re.compile(r"[a-z0-9!|$]+")
+_SLIP_LABELS: list[_Label] = [lab for lab in _ALL_LABELS if lab.field in (
+    "total", "subtotal", "tax_total", "_cash", "_change", "_rounding", "amount_due")
+    and lab.label.isalpha() and 4 <= len(lab.label) <= 8 and lab.weight >= 0.8]
+
+
+def _slip_cost(token: str, label: str) -> float:
+    """Edit cost of reading ``label`` as ``token`` by same-length glyph substitutions only
+    ("totsl", "lotal", "yatal" for "total"): half an edit within a confusable group, one outside."""
+    return sum(0.0 if a == b else _CONFUSE_COST.get((a, b), 1.0) for a, b in zip(token, label, strict=True))
+
+
+def _unslip(low: str) -> str:
+    """``low`` with single-word money labels read with OCR slips put right ("lotal qty" →
+    "total qty", "totsl" → "total"): a whole token of the label's length, at most one edit away
+    (half an edit for a word of four letters), on a line with a number. Same length, so offsets
+    stay valid."""
+    out = low
+    if not any(ch.isdigit() for ch in low):
+        return out
+    for m in _TOKEN.finditer(low):
+        tok = m.group(0)
+        if sum(ch.isalpha() for ch in tok) < len(tok) - 1:
+            continue
+        best: tuple[float, str] | None = None
+        for lab in _SLIP_LABELS:
+            if len(lab.label) != len(tok):
+                continue
+            if tok == lab.label:
+                best = None
+                break
+            cost = _slip_cost(tok, lab.label)
+            if cost <= (0.5 if len(tok) <= 4 else 1.0) and (best is None or cost < best[0]):
+                best = (cost, lab.label)
+        if best is not None:
+            out = out[:m.start()] + best[1] + out[m.end():]
+    return out
+
+
 def find_labels(text: str, line: int = 0, labels: Sequence[_Label] | None = None) -> list[LabelHit]:
     """Label occurrences in ``text``, overlaps resolved (longer, then stronger labels win)."""
     low = _fold(text)
+    printed = low
+    if labels is None:
+        low = _unslip(low)
     grams = _trigrams(low)
     hits: list[LabelHit] = []
     for lab in labels or _ALL_LABELS:
@@ -288,6 +333,9 @@ def find_labels(text: str, line: int = 0, labels: Sequence[_Label] | None = None
         if whole < 84:
             continue
         hits.append(LabelHit(lab.field, lab.label, lab.weight, min(al.score, whole) / 100.0, line, a, b))
+    for h in hits:
+        if low[h.start:h.end] != printed[h.start:h.end]:
+            h.score *= 0.9  # read through an OCR slip
     hits.sort(key=lambda h: (-(h.end - h.start) * h.score, -h.weight))
     kept: list[LabelHit] = []
     for h in hits:
@@ -676,6 +724,12 @@ def _reassign(c: _Cand) -> str:
     if c.field == "total":
         if re.search(r"\b(?:ex\s?cl|exclu|before|w/o|ohne|hors|ht\b|net\b|netto)", tail[:40]):
             return "subtotal"
+        head = low[:c.label.start] if c.label else ""
+        if re.search(r"\b(?:gst|tax|vat|mwst|tva|ust)\b", low) and (
+                re.search(r"\bin(?:cluded|cl\.?)?\s+in\s*(?:the\s*)?$", head)
+                or low.lstrip().startswith("(")):
+            # "GST @6% included in total RM 0.60", "(Total included GST 6% : 0.42)": a note of the tax
+            return "tax_total"
         if re.search(r"\b(?:gst|tax|vat|mwst|tva|ust)\b", tail[:30]) and not re.search(
             r"in\s?c|clusive|inkl|ttc|after|with|payable", tail[:40]
         ):

@@ -228,6 +228,45 @@ def test_find_labels_tolerates_ocr_noise_and_prefers_longer_labels() -> None:
     assert [h.field for h in hits] == ["total"]
 
 
+def test_find_labels_reads_money_labels_through_ocr_slips() -> None:
+    for printed, label in (("Totsl 12.37", "total"), ("NET TUTAL 67.85", "net total"),
+                           ("lotal Qty 1.00", "total qty"), ("Chenge: 2.60", "change"),
+                           ("YAtal Sales (Inclusive of GST) : 32.70", "total sales")):
+        hits = find_labels(printed)
+        assert hits and hits[0].label == label, printed
+    assert find_labels("lotal Qty 1.00")[0].field == "_count"  # the slip does not make it a total
+    assert find_labels("Totsl 12.37")[0].score < find_labels("Total 12.37")[0].score
+    # words that are not labels stay words: no number on the line, or too far from any label
+    assert find_labels("Dr. Renee Anderson") == []
+    assert find_labels("Tonic water 2 4.00") == []
+    assert find_labels("Cosh 5.00")[0].field == "_cash"  # four letters: one glyph slip (o/a) …
+    assert find_labels("Cost 5.00") == []  # … but not a slip and another letter
+
+
+def test_a_tax_note_is_not_the_total() -> None:
+    vals = _receipt([
+        (40, [(60, "KEDAI MAKAN SEDAP")]),
+        (300, [(60, "Total :"), (540, "25.15")]),
+        (330, [(60, "Cash"), (540, "50.00")]),
+        (360, [(60, "Change"), (540, "24.85")]),
+        (420, [(60, "(Total Included GST 6% : 1.42)")]),
+        (450, [(60, "GST @6% included in total RM 1.42")]),
+    ])
+    assert vals["total"] == "25.15"
+    assert vals["tax_total"] == "1.42"
+
+
+def test_total_label_read_through_an_ocr_slip() -> None:
+    vals = _receipt([
+        (40, [(60, "KEDAI MAKAN SEDAP")]),
+        (260, [(60, "Total Qty: 25"), (540, "32.69")]),
+        (300, [(60, "YAtal Sales (Inclusive of GST) :"), (540, "32.70")]),
+        (330, [(60, "CASH :"), (540, "40.00")]),
+        (360, [(60, "Chenge :"), (540, "7.30")]),
+    ])
+    assert vals["total"] == "32.70"
+
+
 def _receipt(rows):  # type: ignore[no-untyped-def]
     vals, _ = _values(make_doc(make_page(rows)), "receipt")
     return vals
