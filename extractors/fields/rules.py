@@ -145,7 +145,7 @@ LABELS: dict[str, list[tuple[str, float]]] = {
     ],
     # what is left to pay (after deposits); on a receipt or without a total line it is the total
     "amount_due": [
-        ("amount due", 1.0), ("total due", 1.0), ("balance due", 1.0), ("balance", 0.8),
+        ("amount due", 1.0), ("total due", 1.0), ("balance due", 1.0), ("balance", 0.8), ("due", 0.6),
         ("amount payable", 0.95), ("to pay", 0.7), ("amount to pay", 0.9), ("total to pay", 0.95),
         ("zahlbetrag", 1.0), ("zu zahlen", 0.9), ("offener betrag", 1.0), ("noch zu zahlen", 1.0),
         ("restbetrag", 1.0), ("net à payer", 1.0), ("net a payer", 1.0), ("total à payer", 1.0),
@@ -180,7 +180,7 @@ LABELS: dict[str, list[tuple[str, float]]] = {
     ],
     "tip": [("tip", 1.0), ("tips", 1.0), ("gratuity", 1.0), ("trinkgeld", 1.0), ("pourboire", 1.0)],
     "_cash": [
-        ("cash", 1.0), ("tendered", 1.0), ("cash tendered", 1.0), ("amount paid", 0.9), ("paid", 0.7),
+        ("cash", 1.0), ("tendered", 1.0), ("cash tendered", 1.0), ("amount paid", 0.9), ("paid", 0.7), ("pay", 0.6),
         ("payment", 0.6), ("gegeben", 1.0), ("bar", 0.8), ("espèces", 1.0), ("especes", 1.0),
         ("visa", 0.6), ("mastercard", 0.6), ("credit card", 0.6), ("card", 0.5),
     ],
@@ -722,12 +722,14 @@ def _reassign(c: _Cand) -> str:
     low = _fold(c.line.text)
     tail = low[c.label.start:] if c.label else low
     if c.field == "total":
-        if re.search(r"\b(?:ex\s?cl|exclu|before|w/o|ohne|hors|ht\b|net\b|netto)", tail[:40]):
+        net = c.label is not None and c.label.label.startswith("net")  # "Net Total" is what is paid
+        if re.search(r"\b(?:ex\s?cl|exclu|before|w/o|ohne|hors|ht\b|net\b|netto)",
+                     tail[len(c.label.label) if net else 0:40]):
             return "subtotal"
         head = low[:c.label.start] if c.label else ""
-        if re.search(r"\b(?:gst|tax|vat|mwst|tva|ust)\b", low) and (
-                re.search(r"\bin(?:cluded|cl\.?)?\s+in\s*(?:the\s*)?$", head)
-                or low.lstrip().startswith("(")):
+        if re.search(r"\b(?:gst|tax|vat|mwst|tva|ust)\b", low) and re.search(
+                r"\bin(?:cluded|cl\.?)?\s+in\s*(?:the\s*)?$", head) or low.lstrip().startswith("(") \
+                and re.search(r"\b(?:gst|tax|vat|mwst|tva|ust|includ\w*|inkl\w*|incl\w*)\b", low):
             # "GST @6% included in total RM 0.60", "(Total included GST 6% : 0.42)": a note of the tax
             return "tax_total"
         if re.search(r"\b(?:gst|tax|vat|mwst|tva|ust)\b", tail[:30]) and not re.search(
@@ -814,15 +816,23 @@ def _money_fields(ctx: _Ctx, doc_type: str, item_sum: Decimal | None = None) -> 
                    for o in totals):
                 c.score += 0.6
     if cash and change and cash.amount is not None and change.amount is not None:
+        # what was handed over less the change is what was paid: when that amount is printed
+        # elsewhere too, a total label's value that disagrees was misread (or is not the total)
         target = cash.amount - abs(change.amount)
-        if target > 0 and not any(c.amount == target for c in totals):
+        printed = target > 0 and any(c.amount == target for c in totals)
+        if target > 0 and not printed:
             for ln in ctx.lines:
                 if any(h.field in ("_cash", "_change", "_count") for h in ln.hits):
                     continue
                 for v, txt, pos, dec in _amounts_in(ln, 0, len(ln.text), ctx.decimal_comma):
                     if dec and v == target:
-                        totals.append(_Cand("total", format_money(v), txt, 0.9 + 0.3 * ctx.rel_y[ln.idx],
+                        totals.append(_Cand("total", format_money(v), txt, 1.7 + 0.3 * ctx.rel_y[ln.idx],
                                             ln, pos, None, v))
+                        printed = True
+        if printed:
+            for c in totals:
+                if c.amount is not None and c.amount != target and c.label is not None:
+                    c.score -= 0.5
     best_total = _best(totals)
     if best_total is None:
         best_total = _fallback_total(ctx, cash, change)

@@ -267,6 +267,39 @@ def test_total_label_read_through_an_ocr_slip() -> None:
     assert vals["total"] == "32.70"
 
 
+def test_cash_less_change_printed_elsewhere_outweighs_a_misread_total() -> None:
+    rows = [
+        (40, [(60, "KEDAI MAKAN SEDAP")]),
+        (200, [(60, "9063785 2 X 5.30"), (540, "10.60")]),
+        (300, [(60, "Total Incl. GST@6% RM"), (540, "10.00")]),  # OCR read 10.60 as 10.00
+        (330, [(60, "CASH RM"), (540, "20.00")]),
+        (360, [(60, "CHANGE RM"), (540, "9.40")]),
+    ]
+    assert _receipt(rows)["total"] == "10.60"
+    # without the change line nothing checks the label's value: it stays the total
+    assert _receipt(rows[:-1])["total"] == "10.00"
+
+
+def test_net_total_is_the_total_and_due_pay_labels_on_receipts() -> None:
+    vals = _receipt([
+        (40, [(60, "MEI LET RESTAURANT")]),
+        (300, [(60, "SUB TOTAL"), (540, "64.00")]),
+        (330, [(60, "GST 6%"), (540, "3.84")]),
+        (360, [(60, "NET TOTAL"), (540, "67.85")]),
+        (400, [(60, "Thank you")]),
+    ])
+    assert vals["total"] == "67.85" and vals["subtotal"] == "64.00"
+    vals = _receipt([
+        (40, [(60, "KEDAI ROTI")]),
+        (300, [(60, "Qty 8"), (540, "19.20")]),
+        (330, [(60, "Due"), (540, "19.20")]),
+        (360, [(60, "Pay"), (540, "20.00")]),
+        (390, [(60, "Change"), (540, "0.80")]),
+        (420, [(60, "(Total Included GST @ 6% : 1.09)")]),
+    ])
+    assert vals["total"] == "19.20"
+
+
 def _receipt(rows):  # type: ignore[no-untyped-def]
     vals, _ = _values(make_doc(make_page(rows)), "receipt")
     return vals
