@@ -235,6 +235,9 @@ def test_find_labels_reads_money_labels_through_ocr_slips() -> None:
         hits = find_labels(printed)
         assert hits and hits[0].label == label, printed
     assert find_labels("lotal Qty 1.00")[0].field == "_count"  # the slip does not make it a total
+    assert [h.label for h in find_labels("C HANGE RM46.40")] == ["change"]  # a stray space
+    assert find_labels("T otal lncl. of GST 104.00")[0].field == "total"
+    assert find_labels("a change 5.00")[0].start == 2  # two words that are words stay apart
     assert find_labels("Totsl 12.37")[0].score < find_labels("Total 12.37")[0].score
     # words that are not labels stay words: no number on the line, or too far from any label
     assert find_labels("Dr. Renee Anderson") == []
