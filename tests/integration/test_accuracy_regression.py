@@ -38,13 +38,17 @@ THRESHOLDS = {
     # Raised at 1966450 (fourth session: digit/letter repairs in names and addresses, RapidOCR
     # spaces from the ink gaps): measured name 0.8 (ANLS 0.8966), all fields 0.575 (ANLS 0.8427),
     # the rest as before.
-    "sroie.total": 0.6,
-    "sroie.transaction_date": 0.6,
+    # Raised in the fifth session (money labels read through OCR slips, cash less change, receipts
+    # lying on a page read by RapidOCR, the name/address rework): measured total 0.9, date 1.0,
+    # name 0.8 (ANLS 0.992), address 0.0 (ANLS 0.8285), all fields 0.675 (ANLS 0.951); FUNSD as
+    # before.
+    "sroie.total": 0.8,
+    "sroie.transaction_date": 0.9,
     "sroie.merchant_name": 0.7,
     "sroie.merchant_address": 0.0,
-    "sroie.merchant_address.anls": 0.65,
-    "sroie.overall_exact": 0.525,
-    "sroie.overall_anls": 0.8,
+    "sroie.merchant_address.anls": 0.78,
+    "sroie.overall_exact": 0.625,
+    "sroie.overall_anls": 0.9,
     "sroie.doc_type": 0.9,
     "funsd.kv_f1": 0.12,
     "funsd.doc_type": 0.95,
