@@ -73,6 +73,29 @@ def test_fit_skips_fields_without_both_outcomes_and_apply_uses_the_kind_model(tm
     assert fields["x"].confidence == 0.42  # no calibration for that engine: unchanged
 
 
+def test_a_kind_without_enough_failures_uses_the_model_of_all_fields(tmp_path) -> None:
+    rows = []
+    rng = random.Random(2)
+    for i in range(300):
+        ok = i % 2 == 0
+        feats = [1.0, 2.0 if ok else -2.0, 0.9, 0.9, 1.0, 1.0, 0.0]
+        rows.append(("rules", "total", [v + rng.gauss(0, 0.3) if j else v for j, v in enumerate(feats)], ok))
+    # dates: nearly always right, too few failures for a model of their own kind
+    rows += [("rules", "invoice_date", [1.0, 2.0, 0.9, 0.9, 1.0, 1.0, 0.0], True)] * 100
+    rows += [("rules", "invoice_date", [1.0, -2.0, 0.9, 0.9, 1.0, 1.0, 0.0], False)] * 2
+    models = fit(rows)["rules"]
+    assert "kind:date" not in models and "all" in models
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({"features": list(FEATURES), "engines": {"rules": models}}))
+    cal = Calibrator.load(path)
+    assert cal.weights("rules", "invoice_date") == models["all"]
+    assert cal.weights("rules", "total") == models["total"]
+    doc = _doc([0.95])
+    fields = {"invoice_date": Field(value="2024-01-02", confidence=0.05, page=1, bbox=[0, 90, 100, 140])}
+    cal.apply(doc, fields, [])
+    assert fields["invoice_date"].confidence != 0.05  # calibrated, not the raw score
+
+
 def test_missing_file_is_identity_and_wrong_features_refuse(tmp_path) -> None:
     assert Calibrator.load(tmp_path / "none.json").models == {}
     p = tmp_path / "old.json"
