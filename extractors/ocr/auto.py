@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
     from schemas.document import Word
 
-__all__ = ["CROP_MARGIN", "CROP_SCALE", "NARROW_INK", "RECEIPT_RATIO", "AutoOcrEngine", "receipt_shaped"]
+__all__ = ["CROP_MARGIN", "CROP_SCALE", "NARROW_INK", "RECEIPT_RATIO", "AutoOcrEngine", "receipt_on_page",
+           "receipt_shaped"]
 
 log = logging.getLogger("docai.ocr")
 
@@ -49,9 +50,20 @@ Tesseract 63.9 %, RapidOCR on the whole page 62.5 %, cut out 62.5 % (x1), 66.7 %
 63.9 % (x2)."""
 
 
+def receipt_on_page(image: Image.Image) -> tuple[float, float, float, float] | None:
+    """The ink extent (:func:`~extractors.ocr.preprocess.ink_extent`) of a page that is not
+    receipt-shaped itself but carries one: its ink a narrow (:data:`NARROW_INK`), tall block."""
+    w, h = image.size
+    ext = ink_extent(image) if h <= RECEIPT_RATIO * w else None
+    if ext is None:
+        return None
+    x0, y0, x1, y1 = ext
+    return ext if x1 - x0 < NARROW_INK and (y1 - y0) * h > RECEIPT_RATIO * (x1 - x0) * w else None
+
+
 def receipt_shaped(image: Image.Image) -> bool:
-    """Whether a page is a receipt: taller than :data:`RECEIPT_RATIO` times its width, or its
-    ink (:func:`~extractors.ocr.preprocess.ink_extent`) a narrow tall block (:data:`NARROW_INK`).
+    """Whether a page is a receipt: taller than :data:`RECEIPT_RATIO` times its width, or a
+    receipt lying on a page (:func:`receipt_on_page`).
 
     >>> from PIL import Image
     >>> receipt_shaped(Image.new("L", (300, 900), 255))
@@ -63,13 +75,7 @@ def receipt_shaped(image: Image.Image) -> bool:
     True
     """
     w, h = image.size
-    if h > RECEIPT_RATIO * w:
-        return True
-    ext = ink_extent(image)
-    if ext is None:
-        return False
-    x0, y0, x1, y1 = ext
-    return x1 - x0 < NARROW_INK and (y1 - y0) * h > RECEIPT_RATIO * (x1 - x0) * w
+    return h > RECEIPT_RATIO * w or receipt_on_page(image) is not None
 
 
 class AutoOcrEngine:
@@ -86,7 +92,8 @@ class AutoOcrEngine:
         self.tesseract = TesseractEngine(self.settings)
         self.rapid = RapidOcrEngine(self.settings)
         self._rapid_ok: bool | None = None
-        self._last: tuple[Image.Image, TesseractEngine | RapidOcrEngine] | None = None
+        self._last: tuple[Image.Image, TesseractEngine | RapidOcrEngine,
+                          tuple[float, float, float, float] | None] | None = None
 
     def _rapid_importable(self) -> bool:
         """Whether the optional package imports (cheap: its models load on the first receipt page)."""
@@ -130,20 +137,27 @@ class AutoOcrEngine:
     def engine_for(self, image: Image.Image) -> TesseractEngine | RapidOcrEngine:
         """The engine that reads this page (decided once per image: the page's OCR and its
         ``Page.engine`` ask for the same image)."""
+        return self._choose(image)[0]
+
+    def _choose(self, image: Image.Image
+                ) -> tuple[TesseractEngine | RapidOcrEngine, tuple[float, float, float, float] | None]:
+        """The engine for this page, and the receipt's ink extent when it lies on a page."""
         last = self._last
         if last is not None and last[0] is image:
-            return last[1]
-        engine = self.rapid if receipt_shaped(image) and self._rapid_available() else self.tesseract
-        self._last = (image, engine)
-        return engine
+            return last[1], last[2]
+        w, h = image.size
+        on_page = receipt_on_page(image)
+        rapid = (h > RECEIPT_RATIO * w or on_page is not None) and self._rapid_available()
+        engine = self.rapid if rapid else self.tesseract
+        self._last = (image, engine, on_page if rapid else None)
+        return engine, self._last[2]
 
     def ocr(self, image: Image.Image, *, page_number: int = 1) -> list[Word]:
         """OCR one page with the engine chosen by its shape; a receipt lying on a page-shaped
         scan is cut out (its ink extent and a margin), enlarged by :data:`CROP_SCALE` and read on
         its own, its words mapped back onto the page."""
-        engine = self.engine_for(image)
+        engine, ext = self._choose(image)
         w, h = image.size
-        ext = ink_extent(image) if engine is self.rapid and h <= RECEIPT_RATIO * w else None
         if ext is None:
             return engine.ocr(image, page_number=page_number)
         from PIL import Image as PILImage

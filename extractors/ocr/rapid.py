@@ -80,7 +80,9 @@ recogniser's columns are as coarse as a word gap ("UNIHAKKAINTERNATIONAL": an 8-
 A and I, 0–3 pixels between the other letters, an even step). On the letter pairs of the name and
 address lines of the first 200 sroie_train receipts read without a space (4,818 pairs, 199 spaced
 in the labels): 162 spaces found and none false without it; 175 and none at 2.5 (2.0: 175 and 1;
-3.0: 171 and 0; keeping the narrow-letter extra: 170 and 0)."""
+3.0: 171 and 0; keeping the narrow-letter extra: 170 and 0). In the whole sroie_train ``docai eval``
+it also cut one name next to a narrow letter ("T SH POWER" for "TSH POWER") while joining two
+("KEDAI PAPAN")."""
 
 MAX_SIDE_LEN = 2000
 """Pages whose longer side exceeds this many pixels are shrunk before detection (the library's
