@@ -263,7 +263,11 @@ _SLIP_LABELS: list[_Label] = [lab for lab in _ALL_LABELS if lab.field in (
 
 
 _SLIP_WORDS = frozenset(lab.label for lab in _SLIP_LABELS)
+_SLIP_BY_LEN: dict[int, list[str]] = {}
+for _w in sorted(_SLIP_WORDS):
+    _SLIP_BY_LEN.setdefault(len(_w), []).append(_w)
 _SPLIT_WORD = re.compile(r"(?<![a-z])(?=([a-z]+) ([a-z]+)(?![a-z]))")
+_SHORT_WORD = re.compile(r"(?<![a-z])[a-z]{1,2} [a-z]|[a-z] [a-z]{1,2}(?![a-z])")
 
 
 def _slip_cost(token: str, label: str) -> float:
@@ -282,22 +286,18 @@ def _unslip(low: str) -> str:
         return out
     for m in _TOKEN.finditer(low):
         tok = m.group(0)
-        if sum(ch.isalpha() for ch in tok) < len(tok) - 1:
+        words = _SLIP_BY_LEN.get(len(tok))
+        if not words or tok in _SLIP_WORDS or sum(ch.isalpha() for ch in tok) < len(tok) - 1:
             continue
         best: tuple[float, str] | None = None
-        for lab in _SLIP_LABELS:
-            if len(lab.label) != len(tok):
-                continue
-            if tok == lab.label:
-                best = None
-                break
-            cost = _slip_cost(tok, lab.label)
+        for word in words:
+            cost = _slip_cost(tok, word)
             if cost <= (0.5 if len(tok) <= 4 else 1.0) and (best is None or cost < best[0]):
-                best = (cost, lab.label)
+                best = (cost, word)
         if best is not None:
             out = out[:m.start()] + best[1] + out[m.end():]
     # a stray space inside a label word ("C HANGE", "TOT AL"): the space moves behind the word
-    for m in _SPLIT_WORD.finditer(out):
+    for m in _SPLIT_WORD.finditer(out) if _SHORT_WORD.search(out) else ():
         a, b = m.group(1), m.group(2)
         if min(len(a), len(b)) <= 2 and a + b in _SLIP_WORDS:
             out = out[:m.start()] + a + b + " " + out[m.start() + len(a) + len(b) + 1:]

@@ -694,14 +694,21 @@ def test_ranker_reorders_form_candidates_and_keeps_scores(monkeypatch, header_ro
     assert other.answer(header_row_doc, "What is the Code?")[0].answer == "12345"
 
 
-def test_rank_features_one_row_per_candidate(header_row_doc):
+def _code_features(doc):  # type: ignore[no-untyped-def]
+    """The ranker's candidates and feature rows for "What is the Code?" on ``doc``."""
     from extractors import qa as Q
 
     qa = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
     query = Q.parse_question("What is the Code?")
-    cands = qa._from_layout(header_row_doc, query)
+    cands = qa._from_layout(doc, query)
     ranked = Q._merge(cands)
-    x = Q.rank_features(qa, header_row_doc, query, cands, ranked)
+    return ranked, Q.rank_features(qa, doc, query, cands, ranked)
+
+
+def test_rank_features_one_row_per_candidate(header_row_doc):
+    from extractors import qa as Q
+
+    ranked, x = _code_features(header_row_doc)
     assert x.shape == (len(ranked), len(Q.RANK_FEATURES)) and len(ranked) >= 2
     row = dict(zip(Q.RANK_FEATURES, x[[c.text for c in ranked].index("12345")], strict=True))
     assert row["digits"] == 1.0 and row["src_layout:below"] == 1.0 and row["dy_label"] > 0
@@ -737,11 +744,7 @@ def test_ranker_for_other_features_keeps_the_hand_order_and_warns_once(monkeypat
 def test_key_geometry_features_place_the_candidate_relative_to_the_label(header_row_doc):
     from extractors import qa as Q
 
-    qa = RulesQA(None, classifier=FormClassifier(), extractor=False, use_semantic=False)
-    query = Q.parse_question("What is the Code?")
-    cands = qa._from_layout(header_row_doc, query)
-    ranked = Q._merge(cands)
-    x = Q.rank_features(qa, header_row_doc, query, cands, ranked)
+    ranked, x = _code_features(header_row_doc)
     rows = {c.text: dict(zip(Q.RANK_FEATURES, x[i], strict=True)) for i, c in enumerate(ranked)}
     below, right = rows["12345"], rows["Amount"]
     assert below["dy_key"] >= 0 and below["hov_key"] > 0.5 and below["vov_key"] == 0
