@@ -308,6 +308,13 @@ def _receipt(rows):  # type: ignore[no-untyped-def]
     return vals
 
 
+def _header_receipt(*lines: str):  # type: ignore[no-untyped-def]
+    """A receipt whose header is ``lines`` (one a row, 30 px apart from the top) and whose total
+    line ("TOTAL 8.70") stands far below; its extracted values."""
+    return _receipt([(40 + 30 * i, [(60, line)]) for i, line in enumerate(lines)]
+                    + [(500, [(60, "TOTAL"), (540, "8.70")])])
+
+
 def test_cash_rounding_the_amount_after_the_rounding_line_is_the_total() -> None:
     vals = _receipt([
         (40, [(60, "KEDAI MAKAN SEDAP")]),
@@ -435,19 +442,18 @@ def test_the_legal_owner_under_the_shop_is_not_the_merchant_name() -> None:
 
 
 def test_receipt_address_after_owner_and_licensee_lines_with_digit_slips() -> None:
-    vals = _receipt([
-        (40, [(60, "Gerbang Alaf Restaurants Sdn Bhd")]),
-        (70, [(60, "(65351-M)")]),
-        (100, [(60, "formerly known as")]),
-        (130, [(60, "Golden Arches Restaurants Sdn Bhd")]),
-        (160, [(60, "Licensee of McDonald's")]),
-        (190, [(60, "Leve1 6,Bangunan TH, Damansara Uptown3")]),
-        (220, [(60, "No.3, Jalan SS21/39,47400 Peta1ing Jaya")]),
-        (250, [(60, "Selangor")]),
-        (280, [(60, "(GST ID No: 000504664064)")]),
-        (310, [(60, "Te1 No: 03-4162-2318")]),
-        (500, [(60, "TOTAL"), (540, "8.70")]),
-    ])
+    vals = _header_receipt(
+        "Gerbang Alaf Restaurants Sdn Bhd",
+        "(65351-M)",
+        "formerly known as",
+        "Golden Arches Restaurants Sdn Bhd",
+        "Licensee of McDonald's",
+        "Leve1 6,Bangunan TH, Damansara Uptown3",
+        "No.3, Jalan SS21/39,47400 Peta1ing Jaya",
+        "Selangor",
+        "(GST ID No: 000504664064)",
+        "Te1 No: 03-4162-2318",
+    )
     assert vals["merchant_name"] == "Gerbang Alaf Restaurants Sdn Bhd"
     assert vals["merchant_address"] == ("Level 6, Bangunan TH, Damansara Uptown3 No.3, Jalan SS21/39,47400 "
                                         "Petaling Jaya Selangor")
@@ -455,93 +461,80 @@ def test_receipt_address_after_owner_and_licensee_lines_with_digit_slips() -> No
 
 def test_receipt_address_label_first_comma_line_branch_code_and_labelled_phone() -> None:
     # an address label is cut off; the lines above it are contact lines, not address
-    vals = _receipt([
-        (40, [(60, "HAI-O RAYA BHD (169199-V)")]),
-        (70, [(60, "KEPONG OUTLET")]),
-        (100, [(60, "TEL / FAX : 03-62636977")]),
-        (130, [(60, "HQ ADD: L0T 11995, BATU 2, JALAN KAPAR")]),
-        (160, [(60, "41400 KLANG, SELANGOR")]),
-        (190, [(60, "DATE: 15/12/2016 10:24:42")]),
-        (500, [(60, "TOTAL"), (540, "8.70")]),
-    ])
+    vals = _header_receipt(
+        "HAI-O RAYA BHD (169199-V)",
+        "KEPONG OUTLET",
+        "TEL / FAX : 03-62636977",
+        "HQ ADD: L0T 11995, BATU 2, JALAN KAPAR",
+        "41400 KLANG, SELANGOR",
+        "DATE: 15/12/2016 10:24:42",
+    )
     assert vals["merchant_address"] == "LOT 11995, BATU 2, JALAN KAPAR 41400 KLANG, SELANGOR"
     # a first line without address words that ends in a comma; a time line ends the address
-    vals = _receipt([
-        (40, [(60, "URBAN IDEA SDN BHD (417940-M),")]),
-        (70, [(60, "A-G-06, DATARAN GLOMAC,")]),
-        (100, [(60, "JALAN SS6/5A, PUSAT BANDAR KELANA JAYA,")]),
-        (130, [(60, "47301 PETALING JAYA, SELANGOR, MALAYSIA")]),
-        (160, [(60, "Served by: ROJAN 27/02/2018 15:32:47")]),
-        (500, [(60, "TOTAL"), (540, "8.70")]),
-    ])
+    vals = _header_receipt(
+        "URBAN IDEA SDN BHD (417940-M),",
+        "A-G-06, DATARAN GLOMAC,",
+        "JALAN SS6/5A, PUSAT BANDAR KELANA JAYA,",
+        "47301 PETALING JAYA, SELANGOR, MALAYSIA",
+        "Served by: ROJAN 27/02/2018 15:32:47",
+    )
     assert vals["merchant_address"] == ("A-G-06, DATARAN GLOMAC, JALAN SS6/5A, PUSAT BANDAR KELANA JAYA, "
                                         "47301 PETALING JAYA, SELANGOR, MALAYSIA")
     # after the postcode line: a branch code line right above the tax-id line is address, a
     # branch name without a number is not; a labelled phone number ends the address
-    rows = [
-        (40, [(60, "99 SPEED MART S/B (519537-X)")]),
-        (70, [(60, "LOT P.T. 2811, JALAN ANGSA,")]),
-        (100, [(60, "41150 KLANG, SELANGOR")]),
-        (130, [(60, "1245-DESA SRI HARTAMAS")]),
-        (160, [(60, "GST ID. NO : 000181747712")]),
-        (500, [(60, "TOTAL"), (540, "8.70")]),
-    ]
-    assert _receipt(rows)["merchant_address"] == ("LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR "
-                                                  "1245-DESA SRI HARTAMAS")
-    rows[3] = (130, [(60, "SUNWAY VELOCITY")])
-    assert _receipt(rows)["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR"
-    rows[3] = (130, [(60, "Outlet:03-80626265 Careline:03-56381988")])
-    assert _receipt(rows)["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR"
+    lines = ["99 SPEED MART S/B (519537-X)", "LOT P.T. 2811, JALAN ANGSA,", "41150 KLANG, SELANGOR",
+             "1245-DESA SRI HARTAMAS", "GST ID. NO : 000181747712"]
+    assert _header_receipt(*lines)["merchant_address"] == ("LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, "
+                                                           "SELANGOR 1245-DESA SRI HARTAMAS")
+    lines[3] = "SUNWAY VELOCITY"
+    assert _header_receipt(*lines)["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR"
+    lines[3] = "Outlet:03-80626265 Careline:03-56381988"
+    assert _header_receipt(*lines)["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, 41150 KLANG, SELANGOR"
 
 
 def test_receipt_address_word_slips_periods_for_commas_and_dropped_spaces() -> None:
-    vals = _receipt([
-        (40, [(60, "99 SPEED MART S/B (519537-X)")]),
-        (70, [(60, "LOT P.T. 28I1, JALAN ANG5A,")]),
-        (100, [(60, "TANAN BERKELEY")]),
-        (130, [(60, "41150 KLANG. Selanoor")]),
-        (160, [(60, "GST ID. NO : 000181747712")]),
-        (500, [(60, "TOTAL"), (540, "8.70")]),
-    ])
+    vals = _header_receipt(
+        "99 SPEED MART S/B (519537-X)",
+        "LOT P.T. 28I1, JALAN ANG5A,",
+        "TANAN BERKELEY",
+        "41150 KLANG. Selanoor",
+        "GST ID. NO : 000181747712",
+    )
     assert vals["merchant_address"] == "LOT P.T. 2811, JALAN ANGSA, TAMAN BERKELEY 41150 KLANG, Selangor"
-    vals = _receipt([
-        (40, [(60, "KEDAI PAPAN YEW CHUAN")]),
-        (70, [(60, "(0005583085-K)")]),
-        (100, [(60, "LOT276JALAN BANTING")]),
-        (130, [(60, "43800DENGKIL,SELANGOR")]),
-        (160, [(60, "TEL :03-87686092")]),
-        (500, [(60, "TOTAL"), (540, "8.70")]),
-    ])
+    vals = _header_receipt(
+        "KEDAI PAPAN YEW CHUAN",
+        "(0005583085-K)",
+        "LOT276JALAN BANTING",
+        "43800DENGKIL,SELANGOR",
+        "TEL :03-87686092",
+    )
     assert vals["merchant_address"] == "LOT 276 JALAN BANTING 43800 DENGKIL, SELANGOR"
     # a real word one letter from an address word stays, and so does an abbreviation's period
-    vals = _receipt([
-        (40, [(60, "DAISO MALAYSIA SDN BHD")]),
-        (70, [(60, "LOT 2, DAISO JAPAN, JLN. KEDAI 4,")]),
-        (100, [(60, "50450 KUALA LUMPUR.")]),
-        (130, [(60, "TEL: 03-2345 6789")]),
-        (500, [(60, "TOTAL"), (540, "8.70")]),
-    ])
+    vals = _header_receipt(
+        "DAISO MALAYSIA SDN BHD",
+        "LOT 2, DAISO JAPAN, JLN. KEDAI 4,",
+        "50450 KUALA LUMPUR.",
+        "TEL: 03-2345 6789",
+    )
     assert vals["merchant_address"] == "LOT 2, DAISO JAPAN, JLN. KEDAI 4, 50450 KUALA LUMPUR."
 
 
 def test_receipt_address_first_line_with_a_slipped_street_word_and_glued_numbers() -> None:
-    vals = _receipt([
-        (40, [(60, "BHPetrol Subang Airport")]),
-        (70, [(60, "Jaian Lapangan Terbang Subang")]),
-        (100, [(60, "47200 Subang")]),
-        (130, [(60, "Selangor")]),
-        (160, [(60, "CO. REG. NO: 000948487-V")]),
-        (500, [(60, "TOTAL"), (540, "8.70")]),
-    ])
+    vals = _header_receipt(
+        "BHPetrol Subang Airport",
+        "Jaian Lapangan Terbang Subang",
+        "47200 Subang",
+        "Selangor",
+        "CO. REG. NO: 000948487-V",
+    )
     assert vals["merchant_address"] == "Jalan Lapangan Terbang Subang 47200 Subang Selangor"
-    vals = _receipt([
-        (40, [(60, "99 SPEED MART S/B (519537-X)")]),
-        (70, [(60, "NO290.JALAN ANGSA, 10T 1851")]),
-        (100, [(60, "41150 KLANG, SELANGOR")]),
-        (130, [(60, "1225-DENGKIL")]),
-        (160, [(60, "GST ID. NO : 000181747712")]),
-        (500, [(60, "TOTAL"), (540, "8.70")]),
-    ])
+    vals = _header_receipt(
+        "99 SPEED MART S/B (519537-X)",
+        "NO290.JALAN ANGSA, 10T 1851",
+        "41150 KLANG, SELANGOR",
+        "1225-DENGKIL",
+        "GST ID. NO : 000181747712",
+    )
     assert vals["merchant_address"] == "NO 290, JALAN ANGSA, LOT 1851 41150 KLANG, SELANGOR 1225-DENGKIL"
 
 
