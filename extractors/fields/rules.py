@@ -1242,7 +1242,7 @@ _BOILER = re.compile(
     r"simplified|rechnung|facture|quittung|kassenbon|ticket|order|table|cashier|date|time|tel|fax|"
     r"phone|email|e-mail|www|http|gst|vat|reg|no\.?\s*:|member|change|total|amount|qty|"
     r"item|sales|payment|customer|copy|voucher|points|feedback|please|goods|sold|call|tq|terima\s+kasih|"
-    r"(?:for|happy)\s+shopping|"
+    r"(?:for|happy)\s+shopping|tq\s*for\s*shopping|"
     r"(?:company|co|roc|business)\.?\s*(?:no|reg|registration)\b\.?)\b",
     re.IGNORECASE,
 )
@@ -1287,8 +1287,16 @@ def _name_score(ln: _L, rank: int, med_h: float) -> float:
         score += 0.6
     if _BOILER.search(t):
         score -= 1.2
-    if _ADDRESS.search(t):
+    # the address words are looked for before a leading number is cut off as a registration
+    # number ("NO.31G&33G,JALAN …"); a bracketed one ("(82256-V)") is no postcode
+    raw = re.sub(r"\([^()]*\d{4,}[^()]*\)", "", ln.text).strip()
+    fixed = _fix_address_words(raw)
+    if _ADDRESS.search(fixed) or _ADDR_MORE.search(fixed):
         score -= 0.6
+        # a street line (an address word and a number: "LOT276JALAN BANTING", "NO.31G&33G,JALAN …")
+        # or one ending in a comma ("Laman Rimbunan Kepong,"): not a name that holds an address word
+        if not _LEGAL.search(t) and (re.search(r"\d", raw) or raw.endswith(",")):
+            score -= 0.6
     digits = sum(ch.isdigit() for ch in t)
     score -= 0.08 * digits
     if letters / max(1, len(t.replace(" ", ""))) < 0.6:
@@ -1301,30 +1309,55 @@ def _name_score(ln: _L, rank: int, med_h: float) -> float:
     return score
 
 
+def _street_line(text: str) -> bool:
+    """An address line with a number ("NO.54, BATU 5,JALAN IPOH,", "LOT276JALAN BANTING", a
+    slipped "Jaian"), not a name that holds an address word and its registration number."""
+    raw = re.sub(r"\([^()]*\d{4,}[^()]*\)", "", text)
+    if not re.search(r"\d", raw) or _alpha(raw) < 4 or _LEGAL.search(_fix_legal(raw)):
+        return False
+    fixed = _fix_address_words(raw)
+    return bool(_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed))
+
+
+def _generic_only(text: str) -> bool:
+    """Whether ``text`` is only trade words and legal forms ("BAKERY", "Sdn. Bhd.", "CO. (M) SDN BHD"):
+    part of a name, not one."""
+    t = _fix_legal(text)
+    return (not re.search(r"\d", t) and bool(_COMPANY.search(t) or _LEGAL.search(t))
+            and _alpha(_COMPANY.sub("", _LEGAL.sub("", t))) < 2)
+
+
 _OWNER = re.compile(r"(?i)\b(?:owned|operated|managed|run)\s*by\b|\ba\s+(?:division|subsidiary|member)\s+of\b|"
                     r"\b(?:inhaber(?:in)?|betreiber|exploité\s+par)\b")
 
 
 def _top_name(ctx: _Ctx, lines: list[_L]) -> tuple[_L | None, float]:
-    if not lines:
+    scored = _name_candidates(ctx, lines)
+    if not scored:
         return None, 0.0
+    best = max(scored, key=lambda t: t[0])
+    return (best[1], best[0]) if best[0] > 0 else (None, best[0])
+
+
+def _name_candidates(ctx: _Ctx, lines: list[_L]) -> list[tuple[float, _L]]:
+    """The first eight lines with words, each with its score as the merchant's name."""
+    if not lines:
+        return []
     med_h = median([ln.h for ln in ctx.lines])
     # the first eight lines with words: numbers and specks over a logo do not push the name down
     top = [ln for ln in lines if _alpha(ln.text) >= 3][:8]
     if not top:
-        return None, 0.0
+        return []
     scored = [(_name_score(ln, r, med_h), ln) for r, ln in enumerate(top)]
     # the legal owner printed under the shop ("Owned by: X SDN BHD") is not the merchant's name
     scored = [(sc - 1.5 if _OWNER.search(ln.text) or (r > 0 and _OWNER.search(top[r - 1].text)) else sc, ln)
               for r, (sc, ln) in enumerate(scored)]
     # the name is printed above its address: lines under the first street line (address words and
     # a number, "NO.54, BATU 5,JALAN IPOH,") are its continuation ("KG.BATU,")
-    street = next((r for r, ln in enumerate(top) if _ADDRESS.search(ln.text) and re.search(r"\d", ln.text)
-                   and _alpha(ln.text) >= 4), None)
+    street = next((r for r, ln in enumerate(top) if _street_line(ln.text)), None)
     if street is not None:
         scored = [(sc - 1.0 if r > street else sc, ln) for r, (sc, ln) in enumerate(scored)]
-    best = max(scored, key=lambda t: t[0])
-    return (best[1], best[0]) if best[0] > 0 else (None, best[0])
+    return scored
 
 
 def _line_field(lns: list[_L], text: str, score: float) -> _Cand:
@@ -1375,10 +1408,18 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
     above a contact / tax-id line (a branch code "1245-DESA SRI HARTAMAS"). Digit/letter slips
     are undone before the words are looked at ("Leve1 6", "Te1 :").
     """
-    # top to bottom by the middle of each line: the layout's reading order can put a line of a
-    # dense header before the one above it
-    page_lines = sorted(ctx.by_page[start.pno], key=lambda o: (o.pbox[1] + o.pbox[3]) / 2)
-    i = page_lines.index(start) + 1
+    page_lines = _top_down(ctx, start.pno)
+    return _address_from(page_lines, page_lines.index(start) + 1, start, max_lines)
+
+
+def _top_down(ctx: _Ctx, pno: int) -> list[_L]:
+    """The lines of page ``pno`` top to bottom by the middle of each line (the layout's reading
+    order can put a line of a dense header before the one above it)."""
+    return sorted(ctx.by_page[pno], key=lambda o: (o.pbox[1] + o.pbox[3]) / 2)
+
+
+def _address_from(page_lines: list[_L], i: int, start: _L, max_lines: int = 6) -> list[_L]:
+    """:func:`_address_after` from ``page_lines[i]`` on, ``start`` the line above it."""
     out: list[_L] = []
     skipped = 0
     seen_postcode = False
@@ -1431,7 +1472,45 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
         out.append(ln)
         if _POSTCODE.search(t):
             seen_postcode = True
+        if _ENDS_COUNTRY.search(t):
+            break  # the country is an address's last line: a branch name may follow ("IOI MALL")
     return out
+
+
+_TOWN_POSTCODE = re.compile(r"(?<![\d-])\d{5}(?![\d-])[\s,.]*[A-Za-z]{2,}|\b[A-Za-z]{3,}[\s,.]+\d{5}\W*$")
+"""A postcode and its town ("40300 Shah Alam", "PETALING JAYA SELANGOR 47301"): the line of an address
+that no other header line looks like."""
+
+
+def _address_above(ctx: _Ctx, name: _L) -> list[_L]:
+    """An address block printed above the line taken for the name (a postcode-and-town line and the
+    street lines right above it, "Lot 3, Jalan Pelabur 23/1," / "40300 Shah Alam,Selangor."): the
+    merchant's own, when the name found lower down is a customer's or a slogan's."""
+    page_lines = _top_down(ctx, name.pno)
+    k = page_lines.index(name)
+    for j in range(k):
+        t = _fix_glyphs(page_lines[j].text.strip())
+        if _alpha(t) < 4 or _STOP_ADDR.search(t) or _LABELLED_PHONE.search(t) or _CLOCK.search(t):
+            continue
+        if _TOWN_POSTCODE.search(_fix_address_words(re.sub(r"\([^()]*\d{4,}[^()]*\)", "", t))):
+            break
+    else:
+        return []
+    s = j  # up through the street lines above the postcode line
+    while s > 0:
+        t = _fix_glyphs(page_lines[s - 1].text.strip())
+        fixed = _fix_address_words(t)
+        if (_STOP_ADDR.search(t) or _LEGAL.search(t) or _LABELLED_PHONE.search(t) or _CLOCK.search(t)
+                or not (_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed) or t.endswith(","))):
+            break
+        s -= 1
+    out = _address_from(page_lines, s, page_lines[s - 1] if s > 0 else page_lines[s])
+    return [ln for ln in out if page_lines.index(ln) < k]
+
+
+_ENDS_COUNTRY = re.compile(r"(?i)\b(?:malaysi?a?|singapore|indonesia|thailand|brunei(?: darussalam)?|"
+                           r"germany|deutschland|france|united kingdom|usa|united states)\W*$")
+"""A line ending with a country's name ("56000 Kuala Lumpur, Malaysia", "MALAYSI." read short)."""
 
 
 _COUNTRY = re.compile(r"^(?:deutschland|germany|france|österreich|austria|schweiz|suisse|switzerland|"
@@ -1681,7 +1760,8 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
         if k + 1 < len(page1) and not _LEGAL.search(_fix_legal(name_ln.text)):
             nxt = page1[k + 1]
             nt = nxt.text.strip()
-            if (_LEGAL.search(_fix_legal(nt)) and not _STOP_ADDR.search(nt) and _alpha(nt) >= 2 and len(nt) < 40
+            if ((_LEGAL.search(_fix_legal(nt)) or _generic_only(nt)) and not _STOP_ADDR.search(nt) and _alpha(nt) >= 2
+                    and len(nt) < 40
                     and not _ADDRESS.search(nt) and not _BOILER.search(nt)
                     and nxt.pbox[1] - name_ln.pbox[3] < 1.5 * name_ln.h):
                 name_lines.append(nxt)
@@ -1690,7 +1770,8 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
         fixed = _fix_legal(name_ln.text)
         m = _LEGAL.search(fixed)
         before = fixed[: m.start()].split() if m else []
-        if k > 0 and m and len(before) <= 2 and not re.search(r"\(?[\w-]*\d{4,}[\w-]*\)?\s*$", fixed):
+        if k > 0 and (m and len(before) <= 2 or _generic_only(fixed)) \
+                and not re.search(r"\(?[\w-]*\d{4,}[\w-]*\)?\s*$", fixed):
             prv = page1[k - 1]
             pt = prv.text.strip()
             letters = _alpha(pt)
@@ -1734,7 +1815,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
         key = "merchant_name" if doc_type == "receipt" else "vendor_name"
         out[key] = _merge_fields(name_lines, text, score)
         addr = (_block_after(name_lines[-1], page1) if doc_type == "invoice"
-                else _address_after(ctx, name_lines[-1]))
+                else _address_above(ctx, name_lines[0]) or _address_after(ctx, name_lines[-1]))
         used = {id(x) for x in name_lines + addr}
         if addr:
             akey = "merchant_address" if doc_type == "receipt" else "vendor_address"

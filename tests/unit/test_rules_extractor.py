@@ -677,3 +677,33 @@ def test_receipt_name_under_many_number_and_speck_lines() -> None:
     vals = _receipt(rows)
     assert vals["merchant_name"] == "CHECKERS HYPERMARKET SDN BHD"
     assert vals["merchant_address"] == "LOT 2942 & 2945, JLN SERI SENTOSA 8, 58000 KUALA LUMPUR."
+
+
+def test_receipt_address_ends_at_the_country_and_the_name_is_no_street_line() -> None:
+    # a branch name printed under the country line is not address
+    vals = _header_receipt("POPULAR BOOK CO. (M) SDN BHD", "No 8, Jalan 7/118B, Desa Tun Razak",
+                           "56000 Kuala Lumpur, Malaysia", "IOI MALL", "Tel : 03-80709188")
+    assert vals["merchant_address"] == "No 8, Jalan 7/118B, Desa Tun Razak 56000 Kuala Lumpur, Malaysia"
+    # a street line in capitals (its number glued to the street word) is not the name above it
+    vals = _header_receipt("Kedai Papan Yew Chuan", "LOT276JALAN BANTING", "43800DENGKIL,SELANGOR",
+                           "TEL: 03-8768 6888")
+    assert vals["merchant_name"] == "Kedai Papan Yew Chuan"
+    assert vals["merchant_address"] == "LOT 276 JALAN BANTING 43800 DENGKIL, SELANGOR"
+
+
+def test_receipt_name_trade_word_line_and_glued_slogan() -> None:
+    # a line that is only a trade word ends the name printed above it
+    lines = ["SEMPURNA", "BAKERY", "NO 3, JALAN MERANTI 1A,", "47301 PETALING JAYA SELANGOR D.E.", "TEL: 03-1234 5678"]
+    assert _header_receipt(*lines)["merchant_name"] == "SEMPURNA BAKERY"
+    # a thank-you line read without its spaces is no name
+    lines[0:2] = ["TQFORSHOPPING WITH MYNEWS.COM", "KEDAI RUNCIT MAJU"]
+    assert _header_receipt(*lines)["merchant_name"] == "KEDAI RUNCIT MAJU"
+
+
+def test_receipt_address_block_above_a_name_found_lower_down() -> None:
+    # the header is the address (the name is a logo the recogniser did not read); the company
+    # name lower down is the customer's, and so is the address under it
+    vals = _header_receipt("Lot 3, Jalan Pelabur 23/1,", "40300 Shah Alam,Selangor.", "Tel:03-55423228 Fax:03-55423213",
+                           "TAX INVOICE", "Date: 26/10/2017", "MAKASSAR FRESH MARKET SDN BHD",
+                           "GROUND FLOOR, NO. 4 & 6,", "47500 SUBANG JAYA, SELANGOR")
+    assert vals["merchant_address"] == "Lot 3, Jalan Pelabur 23/1, 40300 Shah Alam, Selangor."
