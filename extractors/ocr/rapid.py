@@ -37,7 +37,7 @@ from schemas.document import Word
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["GAP_FACTOR", "INK_GAP", "MAX_SIDE_LEN", "STRONG_GAP", "RapidOcrEngine", "line_words", "result_words"]
+__all__ = ["GAP_FACTOR", "INK_GAP", "MAX_SIDE_LEN", "STEP_INK", "STRONG_GAP", "RapidOcrEngine", "line_words", "result_words"]
 
 PACKAGE = "rapidocr_onnxruntime"
 INSTALL_HINT = ('RapidOCR is not installed; install it with `pip install -e ".[ocr-rapid]"` '
@@ -49,7 +49,10 @@ the line's median step. Chosen on sroie_train (first 100 receipts, rules extract
 exact): 54.5 % without splitting; 60.8 % at 1.4, 63.3 % at 1.5, 62.8 % at 1.6."""
 
 INK_GAP = 0.2
-"""A missing space is also assumed between two letters whose blank gap on the page (the widest run
+"""A missing space is also assumed between two letters (and the other pairs of :func:`_may_space`:
+a letter and a digit, a comma before a word; on the same name and address lines of the first 200
+sroie_train receipts those add 65 of the 79 spaces the labels have there and the step test misses,
+none invented) whose blank gap on the page (the widest run
 of ink-free pixel columns between their centres) exceeds the line's median gap by this fraction of
 the text height (see also :data:`NARROW_EXTRA` and :data:`MIN_STEP`). The recogniser's columns are too coarse for big print ("SANYUSTATIONERYSHOP": each
 letter spans three columns, the word gap adds none), the ink is not. Measured on the name and address
@@ -83,6 +86,14 @@ in the labels): 162 spaces found and none false without it; 175 and none at 2.5 
 3.0: 171 and 0; keeping the narrow-letter extra: 170 and 0). In the whole sroie_train ``docai eval``
 it also cut one name next to a narrow letter ("T SH POWER" for "TSH POWER") while joining two
 ("KEDAI PAPAN")."""
+
+STEP_INK = 0.1
+"""A break that :data:`GAP_FACTOR` finds between two letters stands only where the ink leaves a
+blank gap at least this fraction of the text height wider than the line's median (on level lines,
+where the ink is read): a wide letter ("am", "mp", "Ka") lengthens the recogniser's step without
+a gap. Letter pairs of the name and address lines of the first 200 sroie_train receipts that the
+step test splits: 126 spaced in the labels, 15 not; the veto keeps the 126 and 2 of the 15
+(0.0: 126 and 8; 0.05: 126 and 4)."""
 
 MAX_SIDE_LEN = 2000
 """Pages whose longer side exceeds this many pixels are shrunk before detection (the library's
@@ -184,21 +195,40 @@ def _level(box: Any, tolerance: float = 0.03) -> bool:
     return bx - ax > 0 and abs(by - ay) <= tolerance * (bx - ax)
 
 
-def _ink_breaks(text: str, centers: list[float], crop: Any, factor: float) -> set[int]:
-    """Indices between two letters where the ink leaves a word-sized gap (see :data:`INK_GAP`).
+_SPACED_AFTER = frozenset(",.;:)]}&!?")
+
+
+def _may_space(a: str, b: str) -> bool:
+    """Whether a space dropped between the characters ``a`` and ``b`` is looked for in the ink:
+    two letters, a letter and a digit either way ("UTAMA4", "5KG"), or a comma, colon, closing
+    bracket or ``&`` before a letter or digit ("7/4,KAWASAN"), a full stop before a letter. Not
+    between two digits (an amount's or a date's own gaps), not between a full stop and a digit
+    ("No.2", printed either way), and not after an opening bracket, slash or hyphen ("(X",
+    "U13/X", "17-G")."""
+    if b.isalpha():
+        return a.isalnum() or a in _SPACED_AFTER
+    return b.isdigit() and (a.isalpha() or a in _SPACED_AFTER and a != ".")
+
+
+def _ink_breaks(text: str, centers: list[float], crop: Any, factor: float,
+                step_breaks: set[int] | frozenset[int] = frozenset()) -> set[int]:
+    """Indices between two characters (:func:`_may_space`) where the ink leaves a word-sized gap
+    (see :data:`INK_GAP`).
 
     ``crop`` is the line's greyscale pixels (a 2-D uint8 array, its left edge at x = 0 of
-    ``centers``)."""
+    ``centers``). ``step_breaks`` (:func:`_gap_breaks`) are kept, except between two letters
+    whose blank gap is not :data:`STEP_INK` wider than the line's median: returned are the breaks
+    the ink confirms or finds."""
     import numpy as np
 
     from extractors.ocr.preprocess import otsu_threshold
 
     if factor <= 0 or crop is None or crop.size == 0 or crop.shape[1] < 8:
-        return set()
+        return set(step_breaks)
     ink = crop < otsu_threshold(crop)
     rows = np.flatnonzero(ink.sum(axis=1) > 0.01 * ink.shape[1])
     if rows.size == 0:
-        return set()
+        return set(step_breaks)
     height = rows[-1] - rows[0] + 1
     blank = ~ink[rows[0]:rows[-1] + 1].any(axis=0)
     chars = [i for i, ch in enumerate(text) if not ch.isspace()]
@@ -206,7 +236,7 @@ def _ink_breaks(text: str, centers: list[float], crop: Any, factor: float) -> se
     # recogniser's step; the line's medians are taken over all of them
     pairs = list(zip(chars, chars[1:], strict=False))
     if len(pairs) < 3:
-        return set()
+        return set(step_breaks)
     runs, steps = [], []
     for a, b in pairs:
         lo, hi = max(0, int(centers[a])), min(blank.size, int(centers[b]) + 1)
@@ -218,10 +248,14 @@ def _ink_breaks(text: str, centers: list[float], crop: Any, factor: float) -> se
         runs.append(best)
         steps.append(centers[b] - centers[a])
     median, step = float(np.median(runs)), float(np.median(steps))
-    out = set()
+    out = set(step_breaks)
     for k, (a, b) in enumerate(pairs):
-        if b != a + 1 or not (text[a].isalpha() and text[b].isalpha()):
-            continue  # already a space there, or not two letters
+        if b in step_breaks and b == a + 1 and text[a].isalpha() and text[b].isalpha() \
+                and runs[k] - median < STEP_INK * height:
+            out.discard(b)  # a wide letter ("am", "mp") lengthens the step, not the gap
+            continue
+        if b != a + 1 or not _may_space(text[a], text[b]):
+            continue  # already a space there, or a pair that takes none
         extra = NARROW_EXTRA if {text[a], text[b]} & _NARROW else 0.0
         beside = max(runs[k - 1] if k > 0 else 0, runs[k + 1] if k + 1 < len(runs) else 0)
         wide = runs[k] - median
@@ -274,7 +308,7 @@ def line_words(box: Any, text: str, score: float, char_boxes: Any = None,
             if page is not None and ink_gap > 0 and _level(box):
                 top, left = max(0, int(y0)), max(0, int(x0))
                 crop = page[top:max(top, int(y1) + 1), left:max(left, int(x1) + 1)]
-                breaks |= _ink_breaks(text, [c - left for c in centers], crop, ink_gap)
+                breaks = _ink_breaks(text, [c - left for c in centers], crop, ink_gap, breaks)
     for start, end in _spans(text, breaks):
         if usable:
             parts = [_bounds(char_boxes[i]) for i in range(start, end)]

@@ -258,6 +258,39 @@ def test_letter_spaced_print_is_not_cut_into_letters() -> None:
     assert [w for w, _, _ in words] == ["GARDENIA", "HOUSEBAKERIES"]
 
 
+def test_a_space_dropped_between_a_word_and_a_number_or_after_a_comma_is_restored() -> None:
+    # "UTAMA4,TAMAN" at a 25 px pitch: the blank before "4" and after "," is 12 px wider than the
+    # rest (a step of 1.48, under GAP_FACTOR), 17 px glyphs
+    text, line = "UTAMA4,TAMAN", [(0, 10), (380, 10), (380, 40), (0, 40)]
+    centers = [20 + 25 * i + (12 if i >= 5 else 0) + (12 if i >= 7 else 0) for i in range(len(text))]
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5, page=_inked(text, centers),
+                       ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["UTAMA", "4,", "TAMAN"]
+    # the same gap between two digits, after a full stop before a digit, or after a slash is
+    # left alone (an amount's or a code's own spacing: "No.2", "U13/4")
+    for text in ("UTAMA12345,7", "UTAMA.4,TAMA", "UTAMA/4/TAMA"):
+        centers = [20 + 25 * i + (12 if i >= 6 else 0) for i in range(len(text))]
+        words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5,
+                           page=_inked(text, centers), ink_gap=0.2)
+        assert len(words) == 1, text
+
+
+def test_a_wide_letter_lengthens_the_step_but_splits_only_with_an_ink_gap() -> None:
+    # "SHAHALAM": the recogniser's step from "A" to "M" is 1.6 times the median (a wide "M"), but
+    # the ink leaves no wider blank there: no space. With the ink gap widened, there is one.
+    text, line = "SHAHALAM", [(0, 10), (300, 10), (300, 40), (0, 40)]
+    centers = [20.0 + 25 * i + (15 if i >= 7 else 0) for i in range(len(text))]
+    wide = {7: 47.0}  # the "M" fills the longer step: the blank before it stays 8 px
+    assert [w for w, _, _ in line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5)] == \
+        ["SHAHALA", "M"]  # the step alone splits
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5,
+                       page=_inked(text, centers, wide), ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["SHAHALAM"]
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5,
+                       page=_inked(text, centers), ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["SHAHALA", "M"]
+
+
 def test_orientation_is_left_alone_without_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
