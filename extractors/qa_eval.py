@@ -38,7 +38,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ __all__ = [
     "default_cache_dir",
     "evaluate_qa",
     "load_examples",
+    "repeated_questions",
 ]
 
 log = logging.getLogger("docai.qa_eval")
@@ -309,6 +310,10 @@ class QAReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     engine: str = ""
+    repeated: dict[str, float] | None = None
+    """When some questions repeat another's text on the same document (a form with two "Date:"
+    keys, each with its own answer): how many, and the mean ANLS with each distinct question asked once and
+    any of its answers accepted (:func:`repeated_questions`); ``None`` when no question repeats."""
 
     def to_dict(self, *, with_rows: bool = False) -> dict[str, Any]:
         """JSON-ready summary (``rows`` only when asked: they contain document text)."""
@@ -317,9 +322,38 @@ class QAReport:
                                "by_tag": {k: {"n": int(v["n"]), "anls": round(v["anls"], 4)}
                                           for k, v in sorted(self.by_tag.items())},
                                "seconds": round(self.seconds, 1)}
+        if self.repeated is not None:
+            out["repeated"] = self.repeated
         if with_rows:
             out["rows"] = self.rows
         return out
+
+
+def repeated_questions(rows: Sequence[dict[str, Any]]) -> dict[str, float] | None:
+    """Questions that repeat another's text on the same document, from :class:`QAReport` rows.
+
+    FUNSD asks "What is the <key text>?" for every key, and a form may print the same key twice
+    ("Date:" by two signatures), each with its own answer: one engine answer cannot match both.
+    Returned: ``questions`` (rows whose text another row of the same document repeats),
+    ``distinct`` (distinct questions over the set) and ``distinct_anls`` (the mean ANLS with each
+    distinct question counted once, its first answer scored against every answer of its repeats).
+    The headline ``mean_anls`` stays per question; this is the ceiling's measure beside it.
+
+    >>> rows = [{"doc": "a", "question": "What is the Date?", "pred": "1/2/90", "gold": ["1/2/90"]},
+    ...         {"doc": "a", "question": "What is the date?", "pred": "1/2/90", "gold": ["3/4/91"]},
+    ...         {"doc": "a", "question": "What is the Name?", "pred": "Bo", "gold": ["Al"]}]
+    >>> repeated_questions(rows)
+    {'questions': 2, 'distinct': 2, 'distinct_anls': 0.5}
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(str(r["doc"]), " ".join(str(r["question"]).casefold().split()))].append(r)
+    repeats = sum(len(g) for g in groups.values() if len(g) > 1)
+    if not repeats:
+        return None
+    scores = [anls(g[0]["pred"], [a for r in g for a in r["gold"]]) for g in groups.values()]
+    return {"questions": repeats, "distinct": len(groups),
+            "distinct_anls": round(sum(scores) / len(scores), 4)}
 
 
 def evaluate_qa(
@@ -387,6 +421,7 @@ def evaluate_qa(
     report.n = len(scores)
     report.mean_anls = sum(scores) / len(scores) if scores else 0.0
     report.by_tag = {k: {"n": float(len(v)), "anls": sum(v) / len(v)} for k, v in sums.items()}
+    report.repeated = repeated_questions(report.rows)
     log.info("qa eval: %d questions, %d docs, cache %d hits / %d misses", report.n, len(docs),
              cache.hits, cache.misses)
     return report

@@ -404,4 +404,9 @@ def ask_eval(
         table.add_row(name, str(d["n"]), f"{d['anls']:.4f}")
     table.add_row("[bold]all[/bold]", str(summary["n"]), f"[bold]{summary['mean_anls']:.4f}[/bold]")
     out_console.print(table)
+    rep = summary.get("repeated")
+    if rep:
+        console.print(f"{rep['questions']} questions repeat another's text on the same document "
+                      f"(a key printed twice); each distinct question once ({rep['distinct']}), "
+                      f"any of its answers accepted: mean ANLS {rep['distinct_anls']:.4f}")
     console.print(f"{summary['seconds']:.0f} s")

@@ -80,3 +80,18 @@ def test_mean_anls_of_a_set_in_ask_eval(tmp_path, monkeypatch):
     assert report.by_tag["invoice_id"]["anls"] == pytest.approx(0.8)   # 1 edit over 5
     assert report.by_tag["total"]["anls"] == 0.0
     assert report.mean_anls == pytest.approx(0.4)
+
+
+def test_repeated_questions_are_counted_beside_the_headline():
+    """A form printing the same key twice asks the same question twice with different answers:
+    the headline stays per question, the distinct-question figure is reported beside it."""
+    rows = [{"doc": "f1", "question": "What is the DATE?", "pred": "5/1/95", "gold": ["5/1/95"]},
+            {"doc": "f1", "question": "What is the  date?", "pred": "5/1/95", "gold": ["6/1/95"]},
+            {"doc": "f2", "question": "What is the DATE?", "pred": "7/1/95", "gold": ["8/8/88"]},
+            {"doc": "f2", "question": "What is the TO?", "pred": "Smith", "gold": ["Smith"]}]
+    rep = qa_eval.repeated_questions(rows)
+    assert rep == {"questions": 2, "distinct": 3, "distinct_anls": pytest.approx(0.6667, abs=1e-4)}
+    assert qa_eval.repeated_questions(rows[2:]) is None  # same text on another document: no repeat
+    report = qa_eval.QAReport(dataset="d", rows=rows, repeated=rep)
+    assert report.to_dict()["repeated"]["distinct"] == 3
+    assert "repeated" not in qa_eval.QAReport(dataset="d").to_dict()
