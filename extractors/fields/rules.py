@@ -1259,7 +1259,7 @@ _STOP_ADDR = re.compile(
     r"\b(?:tel|telephone|phone|fax|h/p|hp|mobile|email|e-mail|www|http|gst|vat|reg|regn|"
     r"registration|company|br\s*no|roc|ssm|licensee|formerly|dimiliki|owned|owner|"
     r"co\.?\s*no|company\s*no|receipt|invoice|tax|date|cashier|bill|order|table|member|"
-    r"tarikh|ust|steuer|siret|tva|tél)\b|@",
+    r"tarikh|ust|steuer|siret|tva|tél)\b|[\w.]@\w|@\s*\w+\.\w",
     re.IGNORECASE,
 )
 _REGNO = re.compile(r"^\(?[\s\w.:#-]*\d{4,}[\w-]*\)?$")
@@ -1357,7 +1357,17 @@ def _name_candidates(ctx: _Ctx, lines: list[_L]) -> list[tuple[float, _L]]:
     street = next((r for r, ln in enumerate(top) if _street_line(ln.text)), None)
     if street is not None:
         scored = [(sc - 1.0 if r > street else sc, ln) for r, (sc, ln) in enumerate(scored)]
-    return scored
+    # a building or branch line repeated inside the address line under it ("PUSAT DAGANGAN PHILEO
+    # DAMANSARA" / "UNIT 105, BLOCK A, PUSAT DAGANGAN PHILEO DAMANSARA,") is the address's (a line
+    # that starts with it is the name in small print: "EIGHT OUNCE" / "EIGHT OUNCE COFFEE CO.")
+    keys = [_letters(ln.text) for ln in top]
+    return [(sc - 1.0 if len(keys[r]) >= 8 and any(keys[r] in k[1:] for k in keys[r + 1:r + 3])
+             else sc, ln) for r, (sc, ln) in enumerate(scored)]
+
+
+def _letters(text: str) -> str:
+    """``text`` folded to its letters and digits ("Eight Ounce Coffee Co." -> "eightouncecoffeeco")."""
+    return re.sub(r"[\W_]+", "", text).casefold()
 
 
 def _line_field(lns: list[_L], text: str, score: float) -> _Cand:
@@ -1380,14 +1390,15 @@ _POSTCODE = re.compile(r"(?<![\d-])\d{5}(?![\d-])|\b[A-Z]{1,2}\d{1,2}[A-Z]? \d[A
 
 
 _ADDR_MORE = re.compile(
-    r"\b(?:lot|bangunan|wisma|menara|kompleks|lebuh|lebuhraya|mukim|daerah|darul|tingkat)\b|\blot\W?\d|"
+    r"\b(?:lot|bangunan|wisma|menara|kompleks|lebuh|lebuhraya|mukim|daerah|darul|tingkat|ehsan|takzim|"
+    r"makmur|ridzuan)\b|\blot\W?\d|"
     r"\bno\b\.?\s*:?\s*[a-z]?\d{1,4}(?!\d)|"
     r"(?<=\d)(?:jalan|jln|lot|taman|tmn)\b|(?<![\d-])\d{5}(?![\d-])",
     re.IGNORECASE,
 )
 """Address words the name scorer does not weigh (building, area and floor words of Malaysian
-addresses, a lot or house number glued to its word) and a postcode glued to the town
-("53000KUALA LUMPUR")."""
+addresses, the states' titles: "SELANGORDARUL EHSAN" read without its space; a lot or house number
+glued to its word) and a postcode glued to the town ("53000KUALA LUMPUR")."""
 _CLOCK = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?!\d)")
 _LABELLED_PHONE = re.compile(r":\s*\+?(?:\(?\d[\s()-]*){8,}|(?<![\d-])\+?(?:60)?0\d{1,2}\s?-\s?\d{3,4}[\s-]?\d{3,5}(?!\d)"
                              r"|\d{10,}")
@@ -1412,6 +1423,31 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
     return _address_from(page_lines, page_lines.index(start) + 1, start, max_lines)
 
 
+def _legal_line(text: str, evidence: bool) -> bool:
+    """A company's name line (a legal form), not an address line that holds such a word
+    ("LOT 12, JALAN KG. JAWA,", "No.1, Jalan Enterprise 2,")."""
+    return bool(_CORP.search(text) or (not evidence and _LEGAL.search(text)))
+
+
+_REGNO_END = re.compile(r"^.*?\(?\b[A-Z]{0,3}\d{5,}\s?-\s?[A-Z]\b\)?[\s.,:;]*(?=\S)|"
+                        r"^.*?\b(?:sdn\.?\s*bhd|bhd|berhad|s/b)\b\.?[\s.,:;]*(?=\S)", re.IGNORECASE)
+
+
+def _address_tail(text: str) -> int:
+    """Where an address starts on a line that begins with a company's name or registration number
+    ("KEDAI ABC SDN BHD (SA0264195-T) NO 5, JALAN SS2/3,"): after the number or the legal form, when
+    what follows is an address line (an address word and a number) and what goes before is not; 0
+    when there is none."""
+    m = _REGNO_END.match(text)
+    if m is None:
+        return 0
+    head, tail = text[:m.end()], text[m.end():]
+    if (_street_line(tail) and not tail.startswith("(") and not _street_line(head)
+            and not _POSTCODE.search(_fix_address_words(head))):
+        return m.end()
+    return 0
+
+
 def _top_down(ctx: _Ctx, pno: int) -> list[_L]:
     """The lines of page ``pno`` top to bottom by the middle of each line (the layout's reading
     order can put a line of a dense header before the one above it)."""
@@ -1431,7 +1467,7 @@ def _address_from(page_lines: list[_L], i: int, start: _L, max_lines: int = 6) -
         evidence = bool(_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed))
         stop = bool(_STOP_ADDR.search(t) or _PHONE_LINE.match(t) or _CLOCK.search(t)
                     or _LABELLED_PHONE.search(t) or (_DATE.search(t) and not evidence))
-        noise = _alpha(t) < 2 or bool(_REGNO.match(t)) and not evidence or bool(_LEGAL.search(t))
+        noise = _alpha(t) < 2 or bool(_REGNO.match(t)) and not evidence or _legal_line(t, evidence)
         return evidence, stop, noise
 
     while i < len(page_lines) and len(out) < max_lines:
@@ -1446,7 +1482,8 @@ def _address_from(page_lines: list[_L], i: int, start: _L, max_lines: int = 6) -
         if not out:
             t2 = re.sub(r"^\(?(?:co\.?\s*)?(?:reg\.?\s*)?(?:no\.?\s*)?:?\s*[\w-]*\d{4,}[\w-]*\)\s*", "", raw,
                         flags=re.I)
-            t2 = _ADDR_LABEL.sub("", t2)
+            cut = _address_tail(t2)
+            t2 = _ADDR_LABEL.sub("", t2[cut:] if cut else t2)
             if t2 != raw and (_ADDRESS.search(_fix_glyphs(t2)) or _ADDR_MORE.search(_fix_glyphs(t2))):
                 ln = _sub_line(ln, len(raw) - len(t2))
                 t, evidence, stop, noise = _fix_glyphs(t2), True, False, False
@@ -1459,7 +1496,7 @@ def _address_from(page_lines: list[_L], i: int, start: _L, max_lines: int = 6) -
             if held is not None:
                 out.append(held)
         else:
-            if stop or _LEGAL.search(t):
+            if stop or _legal_line(t, evidence):
                 break
             if seen_postcode and not evidence and not (t.startswith("(") and t.endswith(")")):
                 nxt = page_lines[i].text.strip() if i < len(page_lines) else ""
@@ -1474,6 +1511,12 @@ def _address_from(page_lines: list[_L], i: int, start: _L, max_lines: int = 6) -
             seen_postcode = True
         if _ENDS_COUNTRY.search(t):
             break  # the country is an address's last line: a branch name may follow ("IOI MALL")
+    # a branch line over the address that the address repeats ("Bandar Baru Rawang" / "No 15 Jalan
+    # Bandar Rawang 10" / "Bandar Baru Rawang") names the outlet
+    if len(out) >= 3 and not re.search(r"\d", out[0].text):
+        key = _letters(out[0].text)
+        if len(key) >= 8 and fuzz.partial_ratio(key, "".join(_letters(o.text) for o in out[1:])) >= 90:
+            out = out[1:]
     return out
 
 
@@ -1726,7 +1769,8 @@ _STREET_WORDS = r"(?:jalan|jln|lorong|taman|tmn|kawasan|bandar|persiaran|lebuh)"
 def _address_spacing(text: str) -> str:
     """Spaces a receipt recogniser drops in an address: after a comma before a letter
     ("JALAN BESAR,BATANG" -> "JALAN BESAR, BATANG"; the print has one, narrow, in most), between a
-    postcode and its town ("43800DENGKIL"), after LOT or NO and between a number and a street word
+    postcode and its town ("43800DENGKIL"), between a state and its title ("SELANGORDARUL EHSAN"),
+    after LOT or NO and between a number and a street word
     ("LOT276JALAN" -> "LOT 276 JALAN", "NO290" -> "NO 290"); and "LOT" put together when read in
     pieces or with a slip before a number ("L ot 3", "10T 1851", "LDT 1851").
 
@@ -1740,6 +1784,7 @@ def _address_spacing(text: str) -> str:
     text = re.sub(r"(?<! ),(?=[A-Za-z])", ", ", text)  # not ",U13/X" printed after a space
     text = re.sub(r"(?<![\d-])(\d{5})(?=[A-Za-z]{3})", r"\1 ", text)
     text = re.sub(r"(?i)\b(lot|no)(?=\d)", r"\1 ", text)
+    text = re.sub(r"(?i)\b(selangor|johor|kedah|pahang|perak|terengganu|kelantan)(?=darul\b)", r"\1 ", text)
     return re.sub(r"(?i)(?<=\d)(?=" + _STREET_WORDS + r"\b)", " ", text)
 
 
@@ -1810,12 +1855,33 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             if (re.fullmatch(r"\([^()\d]{3,40}\)", bt) and not _STOP_ADDR.search(bt)
                     and br.pbox[1] - name_lines[-1].pbox[3] < 1.5 * name_ln.h):
                 name_lines.append(br)
-        text = " ".join(ln.text.strip() for ln in name_lines)
+        # the address's first line printed on the name's line, after its legal form or number
+        tail = _address_tail(name_lines[-1].text) if doc_type == "receipt" else 0
+        texts = [ln.text.strip() for ln in name_lines]
+        if tail:
+            texts[-1] = name_lines[-1].text[:tail].strip()
+        text = " ".join(texts)
+        # the name in large print repeated under it in small print with its legal form and a branch
+        # ("EIGHT OUNCE" / "COFFEE" / "EIGHT OUNCE COFFEE CO. THE GARDENS MALL"): the name up to the form
+        key = _letters(text)
+        j = page1.index(name_lines[-1]) + 1
+        for o in page1[j:j + 3] if len(key) >= 4 and not _LEGAL.search(_fix_legal(text)) else []:
+            ot = _fix_legal(o.text.strip())
+            lm = _LEGAL.search(ot) or re.search(r"(?i)\bco\.(?!\w)", ot)
+            if lm and _letters(ot[:lm.start()]).startswith(key):
+                name_lines, text, tail = [o], ot[:lm.end()], 0
+                break
         text = _fix_trade_words(_fix_name(_fix_glyphs(_strip_regno(_fix_legal(text)))))
         key = "merchant_name" if doc_type == "receipt" else "vendor_name"
         out[key] = _merge_fields(name_lines, text, score)
-        addr = (_block_after(name_lines[-1], page1) if doc_type == "invoice"
-                else _address_above(ctx, name_lines[0]) or _address_after(ctx, name_lines[-1]))
+        if doc_type == "invoice":
+            addr = _block_after(name_lines[-1], page1)
+        else:
+            addr = _address_above(ctx, name_lines[0])
+            if not addr:
+                addr = _address_after(ctx, name_lines[-1])
+                if tail:
+                    addr = [_sub_line(name_lines[-1], tail), *addr]
         used = {id(x) for x in name_lines + addr}
         if addr:
             akey = "merchant_address" if doc_type == "receipt" else "vendor_address"

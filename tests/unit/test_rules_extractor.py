@@ -707,3 +707,47 @@ def test_receipt_address_block_above_a_name_found_lower_down() -> None:
                            "TAX INVOICE", "Date: 26/10/2017", "MAKASSAR FRESH MARKET SDN BHD",
                            "GROUND FLOOR, NO. 4 & 6,", "47500 SUBANG JAYA, SELANGOR")
     assert vals["merchant_address"] == "Lot 3, Jalan Pelabur 23/1, 40300 Shah Alam, Selangor."
+
+
+def test_receipt_address_lines_with_legal_words_at_signs_and_on_the_name_line() -> None:
+    # "KG." (kampung) and "Enterprise" in a street line are no legal forms; "@" without an e-mail
+    # address is no contact line
+    lines = ["RESTORAN MAJU JAYA", "(SA0264195-T)", "LOT 12, JALAN KG. JAWA,", "41000 KLANG, SELANGOR", "TEL: 03-1234 5678"]
+    assert _header_receipt(*lines)["merchant_address"] == "LOT 12, JALAN KG. JAWA, 41000 KLANG, SELANGOR"
+    lines[2] = "No.1, Jalan Enterprise 2,"
+    assert _header_receipt(*lines)["merchant_address"] == "No.1, Jalan Enterprise 2, 41000 KLANG, SELANGOR"
+    lines[2] = "NO 5, JALAN 1/2, SG BULOH @ KOTA DAMANSARA"
+    assert _header_receipt(*lines)["merchant_address"] == ("NO 5, JALAN 1/2, SG BULOH @ KOTA DAMANSARA 41000 KLANG, "
+                                                           "SELANGOR")
+    lines[2] = "E-MAIL: MAJU@GMAIL.COM"
+    assert _header_receipt(*lines)["merchant_address"] == "41000 KLANG, SELANGOR"
+    # the first address line printed on the name's line after its registration number
+    vals = _header_receipt("RESTORAN MAJU JAYA SDN BHD (SA0264195-T) NO 5, JALAN SS2/3,",
+                           "47301 PETALING JAYA SELANGOR D.E.", "TEL: 03-1234 5678")
+    assert vals["merchant_name"] == "RESTORAN MAJU JAYA SDN BHD"
+    assert vals["merchant_address"] == "NO 5, JALAN SS2/3, 47301 PETALING JAYA SELANGOR D.E."
+    # … or on the registration number's line, without brackets
+    vals = _header_receipt("RESTORAN MAJU JAYA", "CO NO 001234567-A LOT 5, JALAN BESAR,", "43800 DENGKIL, SELANGOR",
+                           "TEL: 03-1234 5678")
+    assert vals["merchant_address"] == "LOT 5, JALAN BESAR, 43800 DENGKIL, SELANGOR"
+    # a lot number with a block letter is no registration number
+    vals = _header_receipt("MR. D.I.Y. (KUCHAI) SDN BHD", "LOT 1851-A & 1851-B, JALAN KPB 6,",
+                           "43300 SERI KEMBANGAN, SELANGOR", "TEL: 03-1234 5678")
+    assert vals["merchant_address"] == "LOT 1851-A & 1851-B, JALAN KPB 6, 43300 SERI KEMBANGAN, SELANGOR"
+
+
+def test_receipt_outlet_line_repeated_in_the_address_and_the_name_in_small_print() -> None:
+    # an outlet line over the address that the address repeats (with a slip) is not address
+    vals = _header_receipt("Guardian Health And Beauty Sdn Bhd", "Bandar Baru Rawang", "No 15 Jalan Bandar Rawang 10",
+                           "Bandar Baru Rawan9", "Tel:03-60952052")
+    assert vals["merchant_address"] == "No 15 Jalan Bandar Rawang 10 Bandar Baru Rawan9"
+    # the name in a logo repeated in small print with its legal form and the mall: the name is the
+    # small print up to the form, the address starts under it
+    vals = _header_receipt("EIGHT OUNCE", "COFFEE", "EIGHT OUNCE COFFEE CO. THE GARDENS MALL",
+                           "F.K06, First Floor, The Gardens Mall,", "59200 Kuala Lumpur.", "GST No. 002063339520")
+    assert vals["merchant_name"] == "EIGHT OUNCE COFFEE CO."
+    assert vals["merchant_address"] == "F.K06, First Floor, The Gardens Mall, 59200 Kuala Lumpur."
+    # a state glued to its title is still address after the postcode line
+    vals = _header_receipt("TEO HENG STATIONERY & BOOKS", "NO.53,JALAN BESAR,45600 BATANG BERJUNTAI",
+                           "SELANGORDARUL EHSAN", "TEL:03-32719872")
+    assert vals["merchant_address"] == "NO.53, JALAN BESAR,45600 BATANG BERJUNTAI SELANGOR DARUL EHSAN"
