@@ -1319,6 +1319,10 @@ def _street_line(text: str) -> bool:
     return bool(_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed))
 
 
+_GREETING = re.compile(r"(?i)\b(?:welcome|thank|tq|selamat|receipt|invoice|bill|terima\s+kasih)|^\W*$")
+"""A greeting or a receipt's title over the name: not part of it."""
+
+
 def _generic_only(text: str) -> bool:
     """Whether ``text`` is only trade words and legal forms ("BAKERY", "Sdn. Bhd.", "CO. (M) SDN BHD"):
     part of a name, not one."""
@@ -1423,6 +1427,11 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
     return _address_from(page_lines, page_lines.index(start) + 1, start, max_lines)
 
 
+_BRANCH = re.compile(r"(?i)\b(?:branch|outlet|cawangan|kiosk)\b")
+"""A branch line ("BANDAR SUNWAY BRANCH", "Damansara Utama Outlet"): it names the shop, it is no address
+line (a branch code with a number after the postcode line is, "1245-DESA SRI HARTAMAS")."""
+
+
 def _legal_line(text: str, evidence: bool) -> bool:
     """A company's name line (a legal form), not an address line that holds such a word
     ("LOT 12, JALAN KG. JAWA,", "No.1, Jalan Enterprise 2,")."""
@@ -1467,7 +1476,8 @@ def _address_from(page_lines: list[_L], i: int, start: _L, max_lines: int = 6) -
         evidence = bool(_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed))
         stop = bool(_STOP_ADDR.search(t) or _PHONE_LINE.match(t) or _CLOCK.search(t)
                     or _LABELLED_PHONE.search(t) or (_DATE.search(t) and not evidence))
-        noise = _alpha(t) < 2 or bool(_REGNO.match(t)) and not evidence or _legal_line(t, evidence)
+        noise = (_alpha(t) < 2 or bool(_REGNO.match(t)) and not evidence or _legal_line(t, evidence)
+                 or bool(_BRANCH.search(t)) and not re.search(r"\d", t))
         return evidence, stop, noise
 
     while i < len(page_lines) and len(out) < max_lines:
@@ -1815,15 +1825,20 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
         fixed = _fix_legal(name_ln.text)
         m = _LEGAL.search(fixed)
         before = fixed[: m.start()].split() if m else []
-        if k > 0 and (m and len(before) <= 2 or _generic_only(fixed)) \
-                and not re.search(r"\(?[\w-]*\d{4,}[\w-]*\)?\s*$", fixed):
+        generic = _generic_only(_strip_regno(fixed))
+        if k > 0 and (generic or m and len(before) <= 2
+                      and not re.search(r"\(?[\w-]*\d{4,}[\w-]*\)?\s*$", fixed)):
             prv = page1[k - 1]
             pt = prv.text.strip()
             letters = _alpha(pt)
-            # a line that is only the legal form ("Sdn Bhd") takes the name above it in any case
-            if (letters >= 4 and (not before or sum(ch.isupper() for ch in pt) >= 0.8 * letters)
+            gap = name_ln.pbox[1] - prv.pbox[3]
+            # a line that is only the legal form or a trade word ("Sdn Bhd", "BAKERY") takes the line
+            # above it in any case ("99 SPEED MART", "ABC"), unless that is no name at all
+            if ((letters >= 4 and (not before or sum(ch.isupper() for ch in pt) >= 0.8 * letters)
                     and not any(ch.isdigit() for ch in pt) and not _BOILER.search(pt)
-                    and not _ADDRESS.search(pt) and name_ln.pbox[1] - prv.pbox[3] < 1.5 * name_ln.h):
+                    and not _ADDRESS.search(pt) and gap < 1.5 * name_ln.h)
+                    or (generic and letters >= 2 and gap < 3 * name_ln.h and not _STOP_ADDR.search(pt)
+                        and not _GREETING.search(pt) and not _street_line(pt) and not _DATE.search(pt))):
                 name_lines.insert(0, prv)
                 # … from three: "AIK HUAT HARDWARE" / "ENTERPRISE (SETIA" / "ALAM) SDN BHD", read up
                 # from the legal line, when the line taken starts with a form a name goes on after

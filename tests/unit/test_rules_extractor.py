@@ -751,3 +751,19 @@ def test_receipt_outlet_line_repeated_in_the_address_and_the_name_in_small_print
     vals = _header_receipt("TEO HENG STATIONERY & BOOKS", "NO.53,JALAN BESAR,45600 BATANG BERJUNTAI",
                            "SELANGORDARUL EHSAN", "TEL:03-32719872")
     assert vals["merchant_address"] == "NO.53, JALAN BESAR,45600 BATANG BERJUNTAI SELANGOR DARUL EHSAN"
+
+
+def test_receipt_legal_form_line_takes_the_line_above_and_branch_lines_are_no_address() -> None:
+    addr = ["NO 3, JALAN MERANTI 1A,", "47301 PETALING JAYA SELANGOR D.E.", "TEL: 03-1234 5678"]
+    # a line that is only the legal form never is the name alone: the line above it is its start,
+    # with a number, an address word or in lower case, or a registration number after the form
+    for above, form, want in [("99 SPEED MART", "SDN BHD", "99 SPEED MART SDN BHD"),
+                              ("PARK ROYAL CAFE", "SDN. BHD.", "PARK ROYAL CAFE SDN. BHD."),
+                              ("Restoran Jaya Mewah", "Sdn. Bhd. (123456-X)", "Restoran Jaya Mewah Sdn. Bhd."),
+                              ("ABC", "BAKERY", "ABC BAKERY")]:
+        assert _header_receipt(above, form, *addr)["merchant_name"] == want
+    # … but not a greeting
+    assert _header_receipt("Welcome to", "SDN BHD", *addr)["merchant_name"] != "Welcome to SDN BHD"
+    # a branch line between the name and the address is not address
+    vals = _header_receipt("ABC MART SDN BHD", "BANDAR SUNWAY BRANCH", *addr)
+    assert vals["merchant_address"] == "NO 3, JALAN MERANTI 1A, 47301 PETALING JAYA SELANGOR D.E."
