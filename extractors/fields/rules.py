@@ -1233,7 +1233,7 @@ _COMPANY = re.compile(
     re.IGNORECASE,
 )
 _LEGAL = re.compile(
-    r"(?:\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|gmbh|ag|kg|ug|ohg|ltd|limited|llc|inc|corp|plc|sarl|sas|"
+    r"(?:\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|sb(?=\s*\(|\s*$)|gmbh|ag|kg|ug|ohg|ltd|limited|llc|inc|corp|plc|sarl|sas|"
     r"eurl|pte|pty|enterprise|trading|company)\b\.?|\bs\.a\.?(?:r\.l\.?)?$)",
     re.IGNORECASE,
 )
@@ -1263,7 +1263,7 @@ _STOP_ADDR = re.compile(
     re.IGNORECASE,
 )
 _REGNO = re.compile(r"^\(?[\s\w.:#-]*\d{4,}[\w-]*\)?$")
-_CORP = re.compile(r"\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|ltd|limited|plt)\b", re.IGNORECASE)
+_CORP = re.compile(r"\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|sb(?=\s*\(|\s*$)|ltd|limited|plt)\b", re.IGNORECASE)
 """The legal forms that end a company's name (not "ENTERPRISE", "TRADING": a name goes on after them)."""
 
 
@@ -1306,7 +1306,17 @@ def _name_score(ln: _L, rank: int, med_h: float) -> float:
     score += 0.6 * (mean_conf - 0.7)
     if len(t) < 4:
         score -= 0.8
+    if re.fullmatch(r"\([^()\d]+\)", t):
+        score -= 1.0  # a branch in brackets ("(SERI KEMBANGAN)") goes with the name above it
+    words = t.lower().split()
+    if len(words) >= 4 and sum(w in _FUNCTION_WORDS for w in words) >= 2 and not _COMPANY.search(t) \
+            and not _LEGAL.search(t):
+        score -= 0.8  # a slogan ("THE BEST COFFEE IN TOWN")
     return score
+
+
+_FUNCTION_WORDS = frozenset({"the", "in", "of", "for", "and", "with", "your", "our", "is", "to", "a", "at", "by",
+                             "we", "you", "are", "since", "every", "day", "best"})
 
 
 def _street_line(text: str) -> bool:
@@ -1360,13 +1370,19 @@ def _name_candidates(ctx: _Ctx, lines: list[_L]) -> list[tuple[float, _L]]:
     # a number, "NO.54, BATU 5,JALAN IPOH,") are its continuation ("KG.BATU,")
     street = next((r for r, ln in enumerate(top) if _street_line(ln.text)), None)
     if street is not None:
-        scored = [(sc - 1.0 if r > street else sc, ln) for r, (sc, ln) in enumerate(scored)]
+        # (not a company's legal name with its registration number, printed under its shop's address)
+        scored = [(sc - 1.0 if r > street and not _LEGAL_REGNO.search(_fix_legal(ln.text)) else sc, ln)
+                  for r, (sc, ln) in enumerate(scored)]
     # a building or branch line repeated inside the address line under it ("PUSAT DAGANGAN PHILEO
     # DAMANSARA" / "UNIT 105, BLOCK A, PUSAT DAGANGAN PHILEO DAMANSARA,") is the address's (a line
     # that starts with it is the name in small print: "EIGHT OUNCE" / "EIGHT OUNCE COFFEE CO.")
     keys = [_letters(ln.text) for ln in top]
     return [(sc - 1.0 if len(keys[r]) >= 8 and any(keys[r] in k[1:] for k in keys[r + 1:r + 3])
              else sc, ln) for r, (sc, ln) in enumerate(scored)]
+
+
+_LEGAL_REGNO = re.compile(r"(?i)\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|sb)\.?\s*\(\s*[a-z]{0,3}\d{4,}\s*-?\s*[a-z]\s*\)")
+"""A legal form followed by the company's registration number ("MYNEWS RETAIL SB(306295-X)")."""
 
 
 def _letters(text: str) -> str:

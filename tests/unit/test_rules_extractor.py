@@ -767,3 +767,18 @@ def test_receipt_legal_form_line_takes_the_line_above_and_branch_lines_are_no_ad
     # a branch line between the name and the address is not address
     vals = _header_receipt("ABC MART SDN BHD", "BANDAR SUNWAY BRANCH", *addr)
     assert vals["merchant_address"] == "NO 3, JALAN MERANTI 1A, 47301 PETALING JAYA SELANGOR D.E."
+
+
+def test_receipt_name_not_a_slogan_or_bracketed_branch_and_legal_name_under_the_address() -> None:
+    addr = ["NO 3, JALAN MERANTI 1A,", "47301 PETALING JAYA SELANGOR D.E.", "TEL: 03-1234 5678"]
+    assert _header_receipt("Kedai Ah Seng", "THE BEST COFFEE IN TOWN", *addr)["merchant_name"] == "Kedai Ah Seng"
+    # a branch in brackets goes with the name line above it
+    assert _header_receipt("Kedai Ah Seng", "(SERI KEMBANGAN)", *addr)["merchant_name"] == "Kedai Ah Seng (SERI KEMBANGAN)"
+    # the legal name with its registration number printed under the shop's address ("SB" for Sdn Bhd)
+    vals = _header_receipt("TQ FOR SHOPPING WITH MYNEWS.COM", "PUSAT DAGANGAN PHILEO DAMANSARA",
+                           "UNIT 105,BLOCK A,PUSAT DAGANGAN PHILEO DAMANSARA,", "NO.9,JALAN 16/11,46350,PETALING JAYA,SELANGOR",
+                           "MYNEWS CARELINE: 1800 88 1231", "MYNEWS RETAIL SB(306295-X) FKA BISON STORES SB",
+                           "TAX REG ID: 000709361664")
+    assert vals["merchant_name"] == "MYNEWS RETAIL SB"
+    assert vals["merchant_address"] == ("UNIT 105, BLOCK A, PUSAT DAGANGAN PHILEO DAMANSARA, NO.9, JALAN 16/11,46350, "
+                                        "PETALING JAYA, SELANGOR")
