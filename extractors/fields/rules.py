@@ -1851,7 +1851,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             # a line that is only the legal form or a trade word ("Sdn Bhd", "BAKERY") takes the line
             # above it in any case ("99 SPEED MART", "ABC"), unless that is no name at all
             if ((letters >= 4 and (not before or sum(ch.isupper() for ch in pt) >= 0.8 * letters)
-                    and not any(ch.isdigit() for ch in pt) and not _BOILER.search(pt)
+                    and not any(ch.isdigit() for ch in pt) and not _BOILER.search(pt) and not _STOP_ADDR.search(pt)
                     and not _ADDRESS.search(pt) and gap < 1.5 * name_ln.h)
                     or (generic and letters >= 2 and gap < 3 * name_ln.h and not _STOP_ADDR.search(pt)
                         and not _GREETING.search(pt) and not _street_line(pt) and not _DATE.search(pt))):

@@ -782,3 +782,7 @@ def test_receipt_name_not_a_slogan_or_bracketed_branch_and_legal_name_under_the_
     assert vals["merchant_name"] == "MYNEWS RETAIL SB"
     assert vals["merchant_address"] == ("UNIT 105, BLOCK A, PUSAT DAGANGAN PHILEO DAMANSARA, NO.9, JALAN 16/11,46350, "
                                         "PETALING JAYA, SELANGOR")
+    # an e-mail line right above the legal name is not the name's first line
+    vals = _header_receipt("NO.9,JALAN 16/11,46350,PETALING JAYA,SELANGOR", "MYNEWSCARELINE@MYNEWS.COM.MY",
+                           "MYNEWS RETAIL SB(306295-X) FKA BISON STORES SB", "TAX REG ID: 000709361664")
+    assert vals["merchant_name"] == "MYNEWS RETAIL SB"
