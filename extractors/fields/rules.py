@@ -1272,7 +1272,9 @@ def _alpha(s: str) -> int:
 
 
 def _name_score(ln: _L, rank: int, med_h: float) -> float:
-    t = _strip_regno(_fix_legal(ln.text.strip()))
+    # a name with the address's first line printed after it is scored on the name
+    text = ln.text[:_address_tail(ln.text) or len(ln.text)]
+    t = _strip_regno(_fix_legal(text.strip()))
     if _alpha(re.sub(r"(?i)\b(?:cash|bill|receipt|invoice|tax|simplified|official)\b", "", t)) < 3:
         return -9.0
     letters = _alpha(t)
@@ -1289,7 +1291,7 @@ def _name_score(ln: _L, rank: int, med_h: float) -> float:
         score -= 1.2
     # the address words are looked for before a leading number is cut off as a registration
     # number ("NO.31G&33G,JALAN …"); a bracketed one ("(82256-V)") is no postcode
-    raw = re.sub(r"\([^()]*\d{4,}[^()]*\)", "", ln.text).strip()
+    raw = re.sub(r"\([^()]*\d{4,}[^()]*\)", "", text).strip()
     fixed = _fix_address_words(raw)
     if _ADDRESS.search(fixed) or _ADDR_MORE.search(fixed):
         score -= 0.6
@@ -1455,19 +1457,23 @@ def _legal_line(text: str, evidence: bool) -> bool:
 
 
 _REGNO_END = re.compile(r"^.*?\(?\b[A-Z]{0,3}\d{5,}\s?-\s?[A-Z]\b\)?[\s.,:;]*(?=\S)|"
-                        r"^.*?\b(?:sdn\.?\s*bhd|bhd|berhad|s/b)\b\.?[\s.,:;]*(?=\S)", re.IGNORECASE)
+                        r"^.*?\b(?:sdn\.?\s*bhd|bhd|berhad|s/b)\b\.?[\s.,:;]*(?=\S)|"
+                        r"^.*?[a-z)]\s+(?=(?:no|lot)\b\.?\s*:?\s*\d|\d+[a-z]?,\s*(?:jalan|jln|lorong)\b)",
+                        re.IGNORECASE)
 
 
 def _address_tail(text: str) -> int:
     """Where an address starts on a line that begins with a company's name or registration number
-    ("KEDAI ABC SDN BHD (SA0264195-T) NO 5, JALAN SS2/3,"): after the number or the legal form, when
+    ("KEDAI ABC SDN BHD (SA0264195-T) NO 5, JALAN SS2/3,", "KEDAI MAJU NO 3, JALAN MERANTI 1A,"):
+    after the number or the legal form, or where a house or lot number starts, when
     what follows is an address line (an address word and a number) and what goes before is not; 0
     when there is none."""
     m = _REGNO_END.match(text)
     if m is None:
         return 0
     head, tail = text[:m.end()], text[m.end():]
-    if (_street_line(tail) and not tail.startswith("(") and not _street_line(head)
+    if (_street_line(tail) and not tail.startswith("(") and not _street_line(head) and _alpha(head) >= 5
+            and not re.search(r"(?i)\b(?:no|lot|unit|pt|p\.\s?t)\W*$", head)
             and not _POSTCODE.search(_fix_address_words(head))):
         return m.end()
     return 0
@@ -1574,7 +1580,8 @@ def _address_above(ctx: _Ctx, name: _L) -> list[_L]:
             break
         s -= 1
     out = _address_from(page_lines, s, page_lines[s - 1] if s > 0 else page_lines[s])
-    return [ln for ln in out if page_lines.index(ln) < k]
+    above = {o.idx for o in page_lines[:k]}
+    return [ln for ln in out if ln.idx in above]
 
 
 _ENDS_COUNTRY = re.compile(r"(?i)\b(?:malaysi?a?|singapore|indonesia|thailand|brunei(?: darussalam)?|"

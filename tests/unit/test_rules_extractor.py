@@ -786,3 +786,16 @@ def test_receipt_name_not_a_slogan_or_bracketed_branch_and_legal_name_under_the_
     vals = _header_receipt("NO.9,JALAN 16/11,46350,PETALING JAYA,SELANGOR", "MYNEWSCARELINE@MYNEWS.COM.MY",
                            "MYNEWS RETAIL SB(306295-X) FKA BISON STORES SB", "TAX REG ID: 000709361664")
     assert vals["merchant_name"] == "MYNEWS RETAIL SB"
+
+
+def test_receipt_name_and_the_address_first_line_on_one_line() -> None:
+    rest = ["47301 PETALING JAYA SELANGOR D.E.", "TEL: 03-1234 5678"]
+    for line, name, first in [("KEDAI MAJU NO 3, JALAN MERANTI 1A,", "KEDAI MAJU", "NO 3, JALAN MERANTI 1A,"),
+                              ("Kedai Maju Jaya 12, Jalan SS2/24,", "Kedai Maju Jaya", "12, Jalan SS2/24,")]:
+        vals = _header_receipt(line, *rest)
+        assert vals["merchant_name"] == name
+        assert vals["merchant_address"] == first + " 47301 PETALING JAYA SELANGOR D.E."
+    # a lot number read with a slip is the address's own start, not a name before it
+    vals = _header_receipt("GARDENIA BAKERIES (KL) SDN BHD", "Lol 3, Jalan Pelabur 23/1,", "40300 Shah Alam, Selangor.",
+                           "Tel: 03-55423228")
+    assert vals["merchant_address"] == "Lot 3, Jalan Pelabur 23/1, 40300 Shah Alam, Selangor."
