@@ -71,3 +71,46 @@ def test_auto_without_german_and_french_models_warns_and_reads_english(
     # an explicit language that is missing still fails fast
     with pytest.raises(DependencyMissing):
         tess.TesseractEngine(Settings(lang="eng+deu")).check()
+
+
+def _tsv(words: list[str]) -> bytes:
+    head = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
+    rows = "".join(f"5\t1\t1\t1\t1\t{i}\t{10 * i}\t5\t8\t8\t90\t{w}\n" for i, w in enumerate(words, 1))
+    return (head + rows).encode()
+
+
+def test_a_french_page_is_read_again_with_french_leading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``auto``'s first pass leads with German; a page that reads as French is read again with
+    ``fra`` first (accents kept), and that reading is the page's. English and German pages, an
+    unclear page and an explicit ``lang`` get one pass."""
+    _fake_tesseract(monkeypatch, {"eng", "deu", "fra"})
+    pages = {"fr": ["Facture", "du", "05.06.2024", "Montant", "TTC", "à", "payer", "Saint-Etienne"],
+             "de": ["Rechnung", "vom", "05.06.2024", "Gesamtbetrag", "zahlbar", "bis"],
+             "en": ["Invoice", "Total", "due", "Payment", "terms"],
+             "unclear": ["12", "34", "TOTAL"]}
+    current: list[str] = []
+
+    class Proc(_Proc):
+        def communicate(self, timeout: float | None = None) -> tuple[bytes, bytes]:
+            cmd = _Proc.seen[-1]
+            words = list(current)
+            if cmd[cmd.index("-l") + 1].startswith("fra"):
+                words = [w.replace("Saint-Etienne", "Saint-Étienne") for w in words]
+            return _tsv(words), b""
+
+    monkeypatch.setattr(subprocess, "Popen", Proc)
+    engine = tess.TesseractEngine(Settings())
+    for name, words in pages.items():
+        current[:] = words
+        _Proc.seen = []
+        got = [w.text for w in engine.ocr(Image.new("L", (40, 20), 255))]
+        langs = [cmd[cmd.index("-l") + 1] for cmd in _Proc.seen]
+        if name == "fr":
+            assert langs == ["deu+fra+eng", "fra+deu+eng"]
+            assert "Saint-Étienne" in got
+        else:
+            assert langs == ["deu+fra+eng"], name
+    current[:] = pages["fr"]
+    _Proc.seen = []
+    tess.TesseractEngine(Settings(lang="deu+fra+eng")).ocr(Image.new("L", (40, 20), 255))
+    assert len(_Proc.seen) == 1  # an explicit lang is used as given
