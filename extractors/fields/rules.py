@@ -1438,7 +1438,8 @@ def _address_after(ctx: _Ctx, start: _L, max_lines: int = 6) -> list[_L]:
     a branch name) are skipped, except one ending in a comma right above it (the first line of
     the address: "A-G-06, DATARAN GLOMAC,"); an address label before it ("HQ ADD:") is cut
     off. After a postcode line only lines with address evidence follow, or one last line right
-    above a contact / tax-id line (a branch code "1245-DESA SRI HARTAMAS"). Digit/letter slips
+    above a contact / tax-id line (a branch code "1245-DESA SRI HARTAMAS", not a labelled store
+    or site number "Site : 2188"). Digit/letter slips
     are undone before the words are looked at ("Leve1 6", "Te1 :").
     """
     page_lines = _top_down(ctx, start.pno)
@@ -1533,7 +1534,7 @@ def _address_from(page_lines: list[_L], i: int, start: _L, max_lines: int = 6) -
             if seen_postcode and not evidence and not (t.startswith("(") and t.endswith(")")):
                 nxt = page_lines[i].text.strip() if i < len(page_lines) else ""
                 if ((not noise or _alpha(t) >= 4) and nxt and looks(_fix_glyphs(nxt))[1] and len(t.split()) <= 4
-                        and re.search(r"\d", t)):
+                        and re.search(r"\d", t) and not re.match(r"[A-Za-z][A-Za-z .]{0,14}:", t)):
                     out.append(ln)
                 break
             if noise:

@@ -799,3 +799,10 @@ def test_receipt_name_and_the_address_first_line_on_one_line() -> None:
     vals = _header_receipt("GARDENIA BAKERIES (KL) SDN BHD", "Lol 3, Jalan Pelabur 23/1,", "40300 Shah Alam, Selangor.",
                            "Tel: 03-55423228")
     assert vals["merchant_address"] == "Lot 3, Jalan Pelabur 23/1, 40300 Shah Alam, Selangor."
+
+
+def test_receipt_labelled_site_number_after_the_postcode_is_no_address() -> None:
+    lines = ["SHELL SERVICE STATION", "LOT 2685 JLN GENTING KLANG", "53300 KL", "Site : 2188", "GST ID: 000123456789"]
+    assert _header_receipt(*lines)["merchant_address"] == "LOT 2685 JLN GENTING KLANG 53300 KL"
+    lines[3] = "1245-DESA SRI HARTAMAS"  # an unlabelled branch code still is
+    assert _header_receipt(*lines)["merchant_address"] == "LOT 2685 JLN GENTING KLANG 53300 KL 1245-DESA SRI HARTAMAS"
