@@ -1459,7 +1459,7 @@ def _legal_line(text: str, evidence: bool) -> bool:
 
 _REGNO_END = re.compile(r"^.*?\(?\b[A-Z]{0,3}\d{5,}\s?-\s?[A-Z]\b\)?[\s.,:;]*(?=\S)|"
                         r"^.*?\b(?:sdn\.?\s*bhd|bhd|berhad|s/b)\b\.?[\s.,:;]*(?=\S)|"
-                        r"^.*?[a-z)]\s+(?=(?:no|lot)\b\.?\s*:?\s*\d|\d+[a-z]?,\s*(?:jalan|jln|lorong)\b)",
+                        r"^(?P<name>.*?[a-z)]\s+)(?=(?:no|lot)\b\.?\s*:?\s*\d|\d+[a-z]?,\s*(?:jalan|jln|lorong)\b)",
                         re.IGNORECASE)
 
 
@@ -1473,7 +1473,8 @@ def _address_tail(text: str) -> int:
     if m is None:
         return 0
     head, tail = text[:m.end()], text[m.end():]
-    if (_street_line(tail) and not tail.startswith("(") and not _street_line(head) and _alpha(head) >= 5
+    if (_street_line(tail) and not tail.startswith("(") and not _street_line(head)
+            and (m.group("name") is None or _alpha(head) >= 5)  # a name before a house number
             and not re.search(r"(?i)\b(?:no|lot|unit|pt|p\.\s?t)\W*$", head)
             and not _POSTCODE.search(_fix_address_words(head))):
         return m.end()

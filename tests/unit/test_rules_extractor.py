@@ -726,7 +726,10 @@ def test_receipt_address_lines_with_legal_words_at_signs_and_on_the_name_line() 
                            "47301 PETALING JAYA SELANGOR D.E.", "TEL: 03-1234 5678")
     assert vals["merchant_name"] == "RESTORAN MAJU JAYA SDN BHD"
     assert vals["merchant_address"] == "NO 5, JALAN SS2/3, 47301 PETALING JAYA SELANGOR D.E."
-    # … or on the registration number's line, without brackets
+    # … or on the registration number's line, its bracket unclosed or without brackets
+    for reg in ["(SA0264195-T NO 5, JALAN SS2/3,", "SA0264195-T NO 5, JALAN SS2/3,"]:
+        vals = _header_receipt("KEDAI MAJU JAYA", reg, "47301 PETALING JAYA SELANGOR D.E.", "TEL: 03-1234 5678")
+        assert vals["merchant_address"] == "NO 5, JALAN SS2/3, 47301 PETALING JAYA SELANGOR D.E."
     vals = _header_receipt("RESTORAN MAJU JAYA", "CO NO 001234567-A LOT 5, JALAN BESAR,", "43800 DENGKIL, SELANGOR",
                            "TEL: 03-1234 5678")
     assert vals["merchant_address"] == "LOT 5, JALAN BESAR, 43800 DENGKIL, SELANGOR"
