@@ -123,12 +123,10 @@ def _pdf_structure(path: Path, size: int) -> tuple[bool, bool]:
         f.seek(max(0, size - 8192))
         tail = f.read()
         complete = b"%%EOF" in tail
-        m = None
-        for m in re.finditer(rb"startxref\s+(\d+)", tail):
-            pass
-        if m is None:
+        xrefs = re.findall(rb"startxref\s+(\d+)", tail)
+        if not xrefs:
             return complete, False
-        offset = int(m.group(1))
+        offset = int(xrefs[-1])  # the last one
         if offset >= size:
             return complete, False
         f.seek(offset)

@@ -39,10 +39,9 @@ class NormalizationError(ValueError):
 
 
 # A practical subset of ISO 4217 (those seen on invoices and receipts); 3-decimal ones noted below.
-ISO_CURRENCIES = frozenset(
-    "AED AUD BGN BHD BRL CAD CHF CNY CZK DKK EUR GBP HKD HUF IDR ILS INR JOD JPY KRW KWD MAD MXN "
-    "MYR NOK NZD OMR PHP PLN RON RUB SAR SEK SGD THB TND TRY TWD USD VND ZAR".split()
-)
+_ISO_CODES = ("AED AUD BGN BHD BRL CAD CHF CNY CZK DKK EUR GBP HKD HUF IDR ILS INR JOD JPY KRW KWD MAD "
+              "MXN MYR NOK NZD OMR PHP PLN RON RUB SAR SEK SGD THB TND TRY TWD USD VND ZAR")
+ISO_CURRENCIES = frozenset(_ISO_CODES.split())
 _THREE_DECIMALS = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 _ZERO_DECIMALS = frozenset({"JPY", "KRW", "VND", "IDR"})
 
