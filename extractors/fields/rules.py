@@ -1634,8 +1634,9 @@ def _block_after(start: _L, page_lines: list[_L], max_lines: int = 5) -> list[_L
     return out
 
 
-_END_POSTCODE = re.compile(r"\b[A-Z]{2},? \d{5}(?:-\d{4})?$|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$")
-"""A line ending in a US state and ZIP code or a UK postcode: the last line of an address."""
+_END_POSTCODE = re.compile(r"\b[A-Z][A-Za-z],? \d{5}(?:-\d{4})?$|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$")
+"""A line ending in a US state and ZIP code (the state's second letter may come out of OCR in
+lower case: "Ericafurt, Ri 88976") or a UK postcode: the last line of an address."""
 _CITY_LINE = re.compile(r"^\d{4,5} [^\d]+$")
 """A continental postcode and city line ("10115 Berlin"); a US house number looks alike, so a
 following line that ends in a ZIP code is still taken."""

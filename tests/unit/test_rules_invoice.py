@@ -179,3 +179,17 @@ def test_dotted_label_with_its_value_far_right_on_the_row() -> None:
         (168, [(1140, "Due Date: 03/23/2022")]),
     ]))
     assert f["po_number"] == "PO-85091"
+
+
+def test_us_address_with_a_house_number_line_and_a_state_read_in_lower_case() -> None:
+    # "2479 Marilyn Tunnel" looks like a continental postcode-and-city line; the ZIP line after it
+    # is still the address's, also when OCR reads the state "RI" as "Ri"
+    for state in ("RI", "Ri"):
+        f = fields(make_page([
+            (80, [(80, "Myers and Sons"), (900, "Invoice")]),
+            (110, [(80, "2479 Marilyn Tunnel")]),
+            (140, [(80, f"Ericafurt, {state} 88976")]),
+            (170, [(80, "Tel.: (781) 754-9322")]),
+            (200, [(800, "Inv. No.: A-0568")]),
+        ]))
+        assert f["vendor_address"] == f"2479 Marilyn Tunnel, Ericafurt, {state} 88976", state
