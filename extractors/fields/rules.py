@@ -1644,6 +1644,17 @@ following line that ends in a ZIP code is still taken."""
 
 _TITLE = re.compile(r"^(?:tax\s+|sales\s+)?(?:invoice|rechnung|facture|credit\s+note|credit\s+memo|gutschrift|"
                     r"avoir|rechnungskorrektur|facture\s+d'avoir|quittung|receipt)\s*:?$", re.IGNORECASE)
+_TITLE_WORDS = ("invoice", "rechnung", "facture", "gutschrift", "quittung", "receipt")
+
+
+def _is_title(text: str) -> bool:
+    """A document title ("INVOICE", "Rechnung:"), also with one OCR slip in a one-word title: a
+    letter dropped, added or changed, or split off by a stray mark ("FAC | URE", "INV0ICE")."""
+    if _TITLE.match(text):
+        return True
+    letters = re.sub(r"[\W\d_]+", "", text.replace("0", "o")).lower()
+    return (len(text.split()) <= 3 and not re.search(r"[1-9]", text) and len(letters) >= 5
+            and any(Levenshtein.distance(letters, w) <= 1 for w in _TITLE_WORDS))
 
 
 def _name_segments(ctx: _Ctx, lines: list[_L]) -> list[_L]:
@@ -1655,7 +1666,7 @@ def _name_segments(ctx: _Ctx, lines: list[_L]) -> list[_L]:
             sub = _make_line(ln.page, ln.pno, ln.idx, [ln.words[k] for k in seg])
             t = sub.text.strip()
             toks = t.split()
-            if _TITLE.match(t) or (len(toks) >= 3 and sum(len(x) <= 2 for x in toks) >= 0.6 * len(toks)):
+            if _is_title(t) or (len(toks) >= 3 and sum(len(x) <= 2 for x in toks) >= 0.6 * len(toks)):
                 continue
             sub.hits = _drop_modifiers(t, find_labels(t, ln.idx))
             covered = sum(h.end - h.start for h in sub.hits if h.weight >= 0.7)
@@ -1976,7 +1987,7 @@ def _plausible_name(text: str | None) -> bool:
     if not text or text.rstrip().endswith(":"):
         return False  # a label ("RECHNUNGSEMPF ANGER :")
     t = text.strip(" :'\"‘’")
-    if _alpha(t) < 3 or _TITLE.match(t) or len(t.split()) > 7 or t.endswith((":", ".")) and len(t.split()) > 4:
+    if _alpha(t) < 3 or _is_title(t) or len(t.split()) > 7 or t.endswith((":", ".")) and len(t.split()) > 4:
         return False
     hits = find_labels(t)
     if sum(h.end - h.start for h in hits if h.weight >= 0.7) >= 0.6 * len(t):

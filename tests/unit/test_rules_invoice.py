@@ -193,3 +193,16 @@ def test_us_address_with_a_house_number_line_and_a_state_read_in_lower_case() ->
             (200, [(800, "Inv. No.: A-0568")]),
         ]))
         assert f["vendor_address"] == f"2479 Marilyn Tunnel, Ericafurt, {state} 88976", state
+
+
+def test_a_title_read_with_an_ocr_slip_is_no_part_of_the_vendor_name() -> None:
+    # the big "FACTURE" title read as "FAC | URE" over the vendor block is still the title
+    for title in ("FAC | URE", "FACTURE", "INV0ICE"):
+        f = fields(make_page([
+            (60, [(80, title)]),
+            (60, [(-1120, "Normand SAS")]),
+            (90, [(-1120, "56, boulevard Besnard")]),
+            (120, [(-1120, "11412 Toulouse")]),
+            (250, [(80, "Numéro de facture 43268")]),
+        ]))
+        assert f["vendor_name"] == "Normand SAS", title
