@@ -1291,9 +1291,9 @@ def _name_score(ln: _L, rank: int, med_h: float) -> float:
         score -= 1.2
     # the address words are looked for before a leading number is cut off as a registration
     # number ("NO.31G&33G,JALAN …"); a bracketed one ("(82256-V)") is no postcode
-    raw = re.sub(r"\([^()]*\d{4,}[^()]*\)", "", text).strip()
+    raw = _BRACKETED_NUMBER.sub("", text).strip()
     fixed = _fix_address_words(raw)
-    if _ADDRESS.search(fixed) or _ADDR_MORE.search(fixed):
+    if _address_words(fixed):
         score -= 0.6
         # a street line (an address word and a number: "LOT276JALAN BANTING", "NO.31G&33G,JALAN …")
         # or one ending in a comma ("Laman Rimbunan Kepong,"): not a name that holds an address word
@@ -1324,11 +1324,11 @@ _FUNCTION_WORDS = frozenset({"the", "in", "of", "for", "and", "with", "your", "o
 def _street_line(text: str) -> bool:
     """An address line with a number ("NO.54, BATU 5,JALAN IPOH,", "LOT276JALAN BANTING", a
     slipped "Jaian"), not a name that holds an address word and its registration number."""
-    raw = re.sub(r"\([^()]*\d{4,}[^()]*\)", "", text)
+    raw = _BRACKETED_NUMBER.sub("", text)
     if not re.search(r"\d", raw) or _alpha(raw) < 4 or _LEGAL.search(_fix_legal(raw)):
         return False
     fixed = _fix_address_words(raw)
-    return bool(_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed))
+    return _address_words(fixed)
 
 
 _GREETING = re.compile(r"(?i)\b(?:welcome|thank|tq|selamat|receipt|invoice|bill|terima\s+kasih)|^\W*$")
@@ -1421,6 +1421,14 @@ _ADDR_MORE = re.compile(
 """Address words the name scorer does not weigh (building, area and floor words of Malaysian
 addresses, the states' titles: "SELANGORDARUL EHSAN" read without its space; a lot or house number
 glued to its word) and a postcode glued to the town ("53000KUALA LUMPUR")."""
+_BRACKETED_NUMBER = re.compile(r"\([^()]*\d{4,}[^()]*\)")
+"""A bracketed registration number ("(82256-V)", "(SA0264195-T)"): no postcode, no house number."""
+
+
+def _address_words(fixed: str) -> bool:
+    """Whether a line (its slips already undone) holds address evidence: a street or area word,
+    a lot or house number, a postcode."""
+    return bool(_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed))
 _CLOCK = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?!\d)")
 _LABELLED_PHONE = re.compile(r":\s*\+?(?:\(?\d[\s()-]*){8,}|(?<![\d-])\+?(?:60)?0\d{1,2}\s?-\s?\d{3,4}[\s-]?\d{3,5}(?!\d)"
                              r"|\d{10,}")
@@ -1497,7 +1505,7 @@ def _address_from(page_lines: list[_L], i: int, start: _L, max_lines: int = 6) -
 
     def looks(t: str) -> tuple[bool, bool, bool]:
         fixed = _fix_address_words(t)
-        evidence = bool(_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed))
+        evidence = _address_words(fixed)
         stop = bool(_STOP_ADDR.search(t) or _PHONE_LINE.match(t) or _CLOCK.search(t)
                     or _LABELLED_PHONE.search(t) or (_DATE.search(t) and not evidence))
         noise = (_alpha(t) < 2 or bool(_REGNO.match(t)) and not evidence or _legal_line(t, evidence)
@@ -1518,7 +1526,7 @@ def _address_from(page_lines: list[_L], i: int, start: _L, max_lines: int = 6) -
                         flags=re.I)
             cut = _address_tail(t2)
             t2 = _ADDR_LABEL.sub("", t2[cut:] if cut else t2)
-            if t2 != raw and (_ADDRESS.search(_fix_glyphs(t2)) or _ADDR_MORE.search(_fix_glyphs(t2))):
+            if t2 != raw and _address_words(_fix_glyphs(t2)):
                 ln = _sub_line(ln, len(raw) - len(t2))
                 t, evidence, stop, noise = _fix_glyphs(t2), True, False, False
             if stop or noise or not evidence:
@@ -1569,7 +1577,7 @@ def _address_above(ctx: _Ctx, name: _L) -> list[_L]:
         t = _fix_glyphs(page_lines[j].text.strip())
         if _alpha(t) < 4 or _STOP_ADDR.search(t) or _LABELLED_PHONE.search(t) or _CLOCK.search(t):
             continue
-        if _TOWN_POSTCODE.search(_fix_address_words(re.sub(r"\([^()]*\d{4,}[^()]*\)", "", t))):
+        if _TOWN_POSTCODE.search(_fix_address_words(_BRACKETED_NUMBER.sub("", t))):
             break
     else:
         return []
@@ -1578,7 +1586,7 @@ def _address_above(ctx: _Ctx, name: _L) -> list[_L]:
         t = _fix_glyphs(page_lines[s - 1].text.strip())
         fixed = _fix_address_words(t)
         if (_STOP_ADDR.search(t) or _LEGAL.search(t) or _LABELLED_PHONE.search(t) or _CLOCK.search(t)
-                or not (_ADDRESS.search(fixed) or _ADDR_MORE.search(fixed) or t.endswith(","))):
+                or not (_address_words(fixed) or t.endswith(","))):
             break
         s -= 1
     out = _address_from(page_lines, s, page_lines[s - 1] if s > 0 else page_lines[s])
