@@ -809,3 +809,31 @@ def test_receipt_labelled_site_number_after_the_postcode_is_no_address() -> None
     assert _header_receipt(*lines)["merchant_address"] == "LOT 2685 JLN GENTING KLANG 53300 KL"
     lines[3] = "1245-DESA SRI HARTAMAS"  # an unlabelled branch code still is
     assert _header_receipt(*lines)["merchant_address"] == "LOT 2685 JLN GENTING KLANG 53300 KL 1245-DESA SRI HARTAMAS"
+
+
+def _slip_receipt(name: str, *, engine: str | None, confidence: float) -> str | None:
+    page = make_page([(40, [(60, name)]), (70, [(60, "NO 12, JALAN SULTAN, 50000 KUALA LUMPUR")]),
+                      (500, [(60, "TOTAL"), (540, "8.70")])], confidence=confidence)
+    page.engine = engine
+    return _values(make_doc(page), "receipt")[0].get("merchant_name")
+
+
+def test_receipt_name_one_letter_slips_put_right_by_word_frequency() -> None:
+    # RapidOCR in doubt (confidence below 0.98), no word as read, one look-alike letter from a
+    # common one: "TIHES" -> TIMES, "SFEED" -> SPEED, "CNE" -> ONE; a split word joined
+    assert _slip_receipt("TIHES BOOKSTORES", engine="rapidocr", confidence=0.9) == "TIMES BOOKSTORES"
+    assert _slip_receipt("99 SFEED MART S/B", engine="rapidocr", confidence=0.9) == "99 SPEED MART S/B"
+    assert _slip_receipt("CNE ONE THREE SEAFOOD", engine="rapidocr", confidence=0.9) == "ONE ONE THREE SEAFOOD"
+    assert _slip_receipt("Taste Of The Wor ld", engine="rapidocr", confidence=0.99) == "Taste Of The World"
+    # capitals that do not look alike are no slip ("ADVANCO" is not ADVANCE), nor is a rare word
+    # that is one letter from nothing common ("HUAT")
+    assert _slip_receipt("ADVANCO COMPANY", engine="rapidocr", confidence=0.9) == "ADVANCO COMPANY"
+    assert _slip_receipt("AIK HUAT TRADING", engine="rapidocr", confidence=0.9) == "AIK HUAT TRADING"
+
+
+def test_receipt_name_rare_words_read_with_confidence_or_by_tesseract_stay() -> None:
+    # read with confidence: a rare name, not a slip ("MENTAI" is not MENTAL)
+    assert _slip_receipt("MIZU MENTAI SDN BHD", engine="rapidocr", confidence=0.99) == "MIZU MENTAI SDN BHD"
+    assert _slip_receipt("MIZU MENTAI SDN BHD", engine="rapidocr", confidence=0.9) == "MIZU MENTAL SDN BHD"
+    # Tesseract's confidences do not tell slips from surnames: its words stay as read
+    assert _slip_receipt("TIHES BOOKSTORES", engine="tesseract", confidence=0.9) == "TIHES BOOKSTORES"
