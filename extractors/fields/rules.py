@@ -1953,6 +1953,9 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             atext = _clean_address(_fix_glyphs(sep.join(ln.text.strip() for ln in addr)))
             if doc_type == "receipt":
                 atext = _address_spacing(_fix_address_words(atext))
+                if addr[0].page.text_source == "ocr":
+                    atext = _fix_rare_words(atext, [w for ln in addr if ln.page.engine in _SLIP_ENGINES
+                                                    for w in ln.words])
             out[akey] = _merge_fields(addr, atext, score)
     if doc_type == "invoice":
         cands = []
@@ -2244,12 +2247,15 @@ def _fix_rare_words(text: str, words: Sequence[Word]) -> str:
     "Guar dian"), and a word that is none put right when the recogniser doubted it (confidence
     below ``_DOUBT`` on the ``words`` it was read from) and it is one look-alike letter from a
     common word (:func:`_unslip_word`: "TIHES", "SFEED", "CNE ONE THREE"). Rare words read with
-    confidence ("MENTAI"), words not in ``words`` (the caller passes only those of engines in
+    confidence ("MENTAI") or read the same way twice, words not in ``words`` (the caller passes only those of engines in
     ``_SLIP_ENGINES``), codes and numbers stay as read.
 
     >>> ws = [Word(text=t, bbox=(0, 0, 1, 1), box=(0, 0, 1, 1), confidence=c) for t, c in [("CNE", 0.93), ("MENTAI", 0.99)]]
     >>> _fix_rare_words("CNE ONE Guar dian MENTAI", ws)
     'ONE ONE Guardian MENTAI'
+    >>> ws = [Word(text=t, bbox=(0, 0, 1, 1), box=(0, 0, 1, 1), confidence=0.9) for t in ("KAPAR", "BAIANG", "KAPAR")]
+    >>> _fix_rare_words("KAPAR BAIANG KAPAR", ws)
+    'KAPAR BATANG KAPAR'
     """
     parts = re.split(r"(?<=[A-Za-z]) (?=[A-Za-z])", text)
     joined = parts[:1]
@@ -2263,9 +2269,14 @@ def _fix_rare_words(text: str, words: Sequence[Word]) -> str:
             joined.append(p)
     text = " ".join(joined)
     conf: dict[str, float] = {}
+    seen: dict[str, int] = {}
     for w in words:
         for t in re.findall(r"[A-Za-z0-9]+", w.text):
             conf[t.lower()] = min(conf.get(t.lower(), 1.0), w.confidence)
+            seen[t.lower()] = seen.get(t.lower(), 0) + 1
+    for t, n in seen.items():
+        if n > 1:  # read the same way twice: printed so ("KAPAR", the town, not "KAPAK")
+            conf[t] = 1.0
 
     def word(m: re.Match[str]) -> str:
         tok = m.group(0)

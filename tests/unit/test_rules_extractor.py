@@ -837,3 +837,11 @@ def test_receipt_name_rare_words_read_with_confidence_or_by_tesseract_stay() -> 
     assert _slip_receipt("MIZU MENTAI SDN BHD", engine="rapidocr", confidence=0.9) == "MIZU MENTAL SDN BHD"
     # Tesseract's confidences do not tell slips from surnames: its words stay as read
     assert _slip_receipt("TIHES BOOKSTORES", engine="tesseract", confidence=0.9) == "TIHES BOOKSTORES"
+
+
+def test_receipt_address_one_letter_slips_put_right_by_word_frequency() -> None:
+    page = make_page([(40, [(60, "KEDAI BUKU MAJU")]), (70, [(60, "NO 12, JALAN KEHBANGAN,")]),
+                      (100, [(60, "43000 KAJANG, SELANGOR")]), (500, [(60, "TOTAL"), (540, "8.70")])],
+                     confidence=0.9)
+    page.engine = "rapidocr"
+    assert "JALAN KEMBANGAN," in _values(make_doc(page), "receipt")[0]["merchant_address"]
