@@ -2080,7 +2080,8 @@ def _fix_name(text: str) -> str:
     one starting a word: "1STOP", "1 UTAMA"), a zero ending an upper-case word ("AMAN0", "HAI-0")
     -> O, "(H)" before the legal form -> "(M)" (the Malaysian "(M) Sdn Bhd"), a hyphen glued before
     the legal form -> a space, an opening bracket read as a letter when a closing one has none
-    ("TSETIA ALAM)"); and an owner label before the name ("Dimiliki:") is dropped.
+    ("TSETIA ALAM)"), a speck read as a middle dot between words ("INTERNATIONAL·SDN") -> a space;
+    and an owner label before the name ("Dimiliki:") is dropped.
 
     >>> _fix_name("AMAN0 SDN BHD"), _fix_name("MR D. 1.Y. (H) SDN BHD"), _fix_name("HAI-0 RAYA BHD")
     ('AMANO SDN BHD', 'MR D.I.Y. (M) SDN BHD', 'HAI-O RAYA BHD')
@@ -2088,8 +2089,11 @@ def _fix_name(text: str) -> str:
     ('HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD', 'THE TEA SHOP (M)) SDN BHD')
     >>> _fix_name("UNIHAKKA INTERNATIONAL-SDN BHD"), _fix_name("Dimiliki: banh mi cafe sdn bhd"), _fix_name("7-11 1STOP")
     ('UNIHAKKA INTERNATIONAL SDN BHD', 'banh mi cafe sdn bhd', '7-11 1STOP')
+    >>> _fix_name("UNIHAKKA INTERNATIONAL·SDN BHD")
+    'UNIHAKKA INTERNATIONAL SDN BHD'
     """
     text = _NAME_LABEL.sub("", text)
+    text = re.sub(r"(?<=\w)\s*·\s*(?=\w)", " ", text)  # a speck read as a middle dot between words
     if text.count(")") > text.count("("):  # the opening bracket read as a letter: "TSETIA ALAM)"
         toks = text.split(" ")
         close = next(i for i, t in enumerate(toks) if ")" in t)
