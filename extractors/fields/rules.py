@@ -2145,11 +2145,13 @@ def _word_slip(w: str, vocab: frozenset[str]) -> str | None:
 def _fix_trade_words(text: str) -> str:
     """Undo one-letter slips in the trade words of a shop name ("STATONERY", "HARDhARE",
     "Heauty") and split a long run of glued words at them ("SANYUSTATIONERYSHOP" -> "SANYU
-    STATIONERY SHOP", "KEDAIPAPAN" -> "KEDAI PAPAN"; the pieces left are trade words or five
+    STATIONERY SHOP", "KEDAIPAPAN" -> "KEDAI PAPAN", "STATONERYSHOP" -> "STATIONERY SHOP"; the pieces left are trade words or five
     letters or more, so "Kitchenette" stays), in the case the word was printed in.
 
     >>> _fix_trade_words("SANYUSTATIONERYSHOP"), _fix_trade_words("AIK HUAT HARDhARE"), _fix_trade_words("Health And Heauty")
     ('SANYU STATIONERY SHOP', 'AIK HUAT HARDWARE', 'Health And Beauty')
+    >>> _fix_trade_words("SANYU STATONERYSHOP")
+    'SANYU STATIONERY SHOP'
     >>> _fix_trade_words("SUPERMARKET WORKSHOP STORY RESTAURANTS SERVICE Kitchenette Serviced BOOKSTORES")
     'SUPERMARKET WORKSHOP STORY RESTAURANTS SERVICE Kitchenette Serviced BOOKSTORES'
     """
@@ -2162,6 +2164,10 @@ def _fix_trade_words(text: str) -> str:
             head, tail = w[:at], w[at + len(v):]
             if all(not p or len(p) >= 5 or p.lower() in _TRADE_WORDS for p in (head, tail)):
                 return " ".join(p for p in (split(head), w[at:at + len(v)], split(tail)) if p)
+        # two trade words glued, the first read with a slip ("STATONERYSHOP"): fixed in word()
+        for k in range(5, len(w) - 3):
+            if w[k:].lower() in _TRADE_WORDS and _word_slip(w[:k], _TRADE_WORDS) is not None:
+                return f"{w[:k]} {w[k:]}"
         return w
 
     def word(m: re.Match[str]) -> str:
@@ -2170,7 +2176,8 @@ def _fix_trade_words(text: str) -> str:
             return split(w)
         v = _word_slip(w, _TRADE_WORDS)
         if v is None:
-            return split(w)
+            parts = split(w)
+            return parts if parts == w else re.sub(r"[A-Za-z]+", word, parts)
         upper = sum(ch.isupper() for ch in w) > len(w) / 2
         return v.upper() if upper else v.capitalize() if w[0].isupper() else v
 
