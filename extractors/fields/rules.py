@@ -2195,7 +2195,7 @@ _SLIP_ENGINES = frozenset({"rapidocr"})
 _FIX_TO = ("en", "ms")
 _DIGIT_AS = {"0": "o", "1": "il", "5": "s", "8": "b", "6": "g", "2": "z"}
 # capitals that look alike (the lower-case ones are _LOOKALIKE's: "e" and "o" do, "E" and "O" do not)
-_LOOKALIKE_UPPER = [set(g) for g in ("HMNW", "OQDCG", "EF", "FP", "PR", "KR", "IJLT", "UV", "VY", "SB")]
+_LOOKALIKE_UPPER = [set(g) for g in ("HMNW", "OQDCG", "EF", "FP", "PR", "KR", "IJLT", "UV", "VY")]
 
 
 def _slips_of(tok: str) -> Iterable[tuple[str, bool]]:
