@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.docai-installed
 APT_STAMP := .venv-apt-ok
-EXTRAS ?= models,semantic,export,report,samples,dask,ocr-rapid
+EXTRAS ?= models,semantic,export,report,samples,dask,ocr-rapid,tesserocr
 export OMP_THREAD_LIMIT := 1
 
 .PHONY: setup system venv demo test test-all samples eval bench lint clean golden

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     dpi: int = Field(300, ge=50, le=1200)
     psm: int | None = Field(None, ge=0, le=13, description="tesseract page segmentation mode")
     tessdata_dir: str | None = None
+    tesseract_backend: str = Field("auto", pattern="^(auto|tesserocr|cli)$",
+                                   description="how Tesseract runs: 'tesserocr' in-process (the "
+                                   "tesserocr package: models loaded once, about half the CPU per "
+                                   "page), 'cli' the tesseract binary once per page, 'auto' "
+                                   "tesserocr when it is installed")
     min_text_chars: int = Field(20, ge=0, description="text-layer chars below which a page is OCR'd")
     upscale_below_dpi: int = Field(200, ge=0, description="upscale images scanned below this DPI")
     # Off by default: measured +2 address/+3 date but -2 total/-2 name on sroie_train, and worse

@@ -1,9 +1,20 @@
-"""Tesseract OCR engine: the ``tesseract`` binary run per page with a hard timeout.
+"""Tesseract OCR engine: words with boxes from Tesseract's TSV, with a hard per-page timeout.
 
-All subprocess handling and TSV parsing for Tesseract lives here (one module per external
-binary). The page image is written as PGM/PPM to a private temp dir (fast, lossless), and
-``OMP_THREAD_LIMIT=1`` is set for the child: on small machines Tesseract's OpenMP threads fight
-each other and the batch runs pages in parallel anyway.
+All Tesseract handling and TSV parsing lives here (one module per external engine). Two ways to
+run it (``Settings.tesseract_backend``):
+
+- **tesserocr** (the default when the ``tesserocr`` package is installed, ``make setup`` does):
+  libtesseract in this process through `tesserocr <https://pypi.org/project/tesserocr/>`_, one
+  ``PyTessBaseAPI`` per language set and thread, so the language models are loaded once per
+  worker instead of once per page; the timeout is Tesseract's own cancel deadline. On 10
+  generated scanned invoices (``deu+fra+eng``) 0.41 CPU-s per page against 0.79 for the binary
+  (the wheel's libtesseract 5.5.4 against apt's 5.3.0 CLI), 98.5 % of the words identical.
+- **cli**: the ``tesseract`` binary per page, the page written as PGM/PPM to a private temp dir
+  (fast, lossless), killed at the timeout.
+
+``OMP_THREAD_LIMIT=1`` either way: on small machines Tesseract's OpenMP threads fight each other
+and the batch runs pages in parallel anyway. The binary is still used for the version, the
+installed languages and orientation detection.
 """
 
 from __future__ import annotations
@@ -12,10 +23,12 @@ import csv
 import io
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,11 +138,31 @@ def tesseract_version(binary: str = "tesseract") -> str:
 
 def tesseract_languages(binary: str = "tesseract", tessdata_dir: str | None = None) -> set[str]:
     """Language models Tesseract can load."""
+    return _list_langs(binary, tessdata_dir)[1]
+
+
+def _list_langs(binary: str, tessdata_dir: str | None) -> tuple[str | None, set[str]]:
+    """The tessdata folder the binary reads (``None`` when it does not say) and its languages."""
     tesseract_version(binary)
     out = subprocess.run([binary, "--list-langs"], capture_output=True, text=True, timeout=30,
                          env=_env(tessdata_dir))
-    langs = {ln.strip() for ln in out.stdout.splitlines()[1:] if ln.strip()}
-    return langs
+    lines = out.stdout.splitlines()
+    folder = re.search(r'"([^"]+)"', lines[0]) if lines else None
+    langs = {ln.strip() for ln in lines[1:] if ln.strip()}
+    return (folder.group(1) if folder else None), langs
+
+
+_TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
+
+
+def _tesserocr() -> object | None:
+    """The ``tesserocr`` module, or ``None`` when it is not installed or does not load."""
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # before libtesseract starts OpenMP
+    try:
+        import tesserocr
+    except Exception:  # noqa: BLE001 - ImportError, or a wheel whose libtesseract will not load
+        return None
+    return tesserocr
 
 
 def _find_standard_tessdata() -> str | None:
@@ -157,6 +190,22 @@ class TesseractEngine:
         self.tessdata_dir = self.settings.tessdata_dir
         self._version: str | None = None
         self._lang: str | None = None
+        self._api_mod: object | None = None
+        self._api_dir: str | None = None
+        self._local = threading.local()  # per thread: {lang: PyTessBaseAPI}
+        backend = self.settings.tesseract_backend
+        if backend != "cli":
+            self._api_mod = _tesserocr()
+            if self._api_mod is None and backend == "tesserocr":
+                raise DependencyMissing(
+                    "tesseract_backend=tesserocr but the tesserocr package is not installed or "
+                    "does not load; `pip install tesserocr` or use tesseract_backend=cli",
+                    reason="tesseract_missing", stage="startup")
+
+    @property
+    def backend(self) -> str:
+        """``tesserocr`` (libtesseract in this process) or ``cli`` (the binary per page)."""
+        return "tesserocr" if self._api_mod is not None else "cli"
 
     @property
     def lang(self) -> str:
@@ -170,12 +219,17 @@ class TesseractEngine:
     def version(self) -> str:
         """Engine name and version, recorded on every record (looked up once per engine)."""
         if self._version is None:
-            self._version = tesseract_version(self.binary)
+            if self._api_mod is not None:
+                first = str(self._api_mod.tesseract_version()).splitlines()  # type: ignore[attr-defined]
+                self._version = f"{first[0].strip() if first else 'tesseract'} (tesserocr)"
+            else:
+                self._version = tesseract_version(self.binary)
         return self._version
 
     def check(self) -> None:
         """Fail fast (once, at start-up) when the binary or a language model is missing."""
-        self._version = tesseract_version(self.binary)
+        self._version = None
+        self.version()
         have = tesseract_languages(self.binary, self.tessdata_dir)
         if not have:
             raise DependencyMissing(
@@ -266,6 +320,49 @@ class TesseractEngine:
 
     def _read(self, image: Image.Image, lang: str, page_number: int) -> list[Word]:
         """One Tesseract run over the page with ``-l lang``."""
+        if self._api_mod is not None:
+            return self._read_api(image, lang, page_number)
+        return self._read_cli(image, lang, page_number)
+
+    def _api(self, lang: str) -> object:
+        """This thread's ``PyTessBaseAPI`` for ``lang`` (created once: models load here)."""
+        apis = getattr(self._local, "apis", None)
+        if apis is None:
+            apis = self._local.apis = {}
+        if lang not in apis:
+            if self._api_dir is None:
+                self._api_dir = (self.tessdata_dir or os.environ.get("TESSDATA_PREFIX")
+                                 or _list_langs(self.binary, self.tessdata_dir)[0])
+            mod = self._api_mod
+            kwargs = {"path": self._api_dir.rstrip("/") + "/"} if self._api_dir else {}
+            try:
+                apis[lang] = mod.PyTessBaseAPI(lang=lang, **kwargs)  # type: ignore[attr-defined]
+            except RuntimeError as exc:
+                raise DependencyMissing(f"tesserocr cannot load the Tesseract models {lang!r} from "
+                                        f"{self._api_dir}: {exc}", reason="tesseract_lang_missing",
+                                        stage="startup") from exc
+        return apis[lang]
+
+    def _read_api(self, image: Image.Image, lang: str, page_number: int) -> list[Word]:
+        img = image if image.mode in ("L", "RGB", "1") else image.convert("RGB")
+        api = self._api(lang)
+        api.SetPageSegMode(self._psm(img))  # type: ignore[attr-defined]
+        dpi = image.info.get("dpi")
+        dpi_v = int(round(float(dpi[0] if isinstance(dpi, tuple) else dpi))) if dpi else 0
+        api.SetVariable("user_defined_dpi", str(dpi_v))  # type: ignore[attr-defined]
+        api.SetImage(img)  # type: ignore[attr-defined]
+        try:
+            ok = api.Recognize(int(self.settings.ocr_timeout_s * 1000))  # type: ignore[attr-defined]
+            tsv = api.GetTSVText(max(0, page_number - 1)) if ok else None  # type: ignore[attr-defined]
+        finally:
+            api.Clear()  # type: ignore[attr-defined]
+        if not ok:
+            raise PageError(f"OCR took longer than {self.settings.ocr_timeout_s:g}s on page "
+                            f"{page_number} (or Tesseract failed on it)", reason="ocr_timeout",
+                            stage="ocr")
+        return parse_tsv(_TSV_HEADER + (tsv or ""), img.size)
+
+    def _read_cli(self, image: Image.Image, lang: str, page_number: int) -> list[Word]:
         img = image if image.mode in ("L", "RGB", "1") else image.convert("RGB")
         ext = {"1": "pbm", "L": "pgm"}.get(img.mode, "ppm")
         original = image.info.get("docai_source_path")  # an untouched page's own file

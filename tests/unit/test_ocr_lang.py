@@ -46,6 +46,7 @@ def _fake_tesseract(monkeypatch: pytest.MonkeyPatch, installed: set[str]) -> Non
     monkeypatch.setattr(tess, "tesseract_version", lambda binary="tesseract": "tesseract 5.3.0")
     monkeypatch.setattr(tess, "tesseract_languages", lambda binary="tesseract", tessdata_dir=None: installed)
     monkeypatch.setattr(subprocess, "Popen", _Proc)
+    monkeypatch.setattr(tess, "_tesserocr", lambda: None)  # the binary's path (tesserocr: below)
     _Proc.seen = []
 
 
@@ -114,3 +115,43 @@ def test_a_french_page_is_read_again_with_french_leading(monkeypatch: pytest.Mon
     _Proc.seen = []
     tess.TesseractEngine(Settings(lang="deu+fra+eng")).ocr(Image.new("L", (40, 20), 255))
     assert len(_Proc.seen) == 1  # an explicit lang is used as given
+
+
+@pytest.mark.tesseract
+def test_tesserocr_reads_what_the_binary_reads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("tesserocr")
+    from tests.conftest import make_scan
+
+    path = make_scan(tmp_path / "scan.png", [(150, 200, "INVOICE INV-2041"), (150, 900, "Total"),
+                                             (1100, 900, "1234.56"), (150, 1000, "Rechnungsdatum")])
+    image = Image.open(path)
+    fast = tess.TesseractEngine(Settings(tesseract_backend="tesserocr"))
+    fast.check()
+    cli = tess.TesseractEngine(Settings(tesseract_backend="cli"))
+    cli.check()
+    assert fast.backend == "tesserocr" and cli.backend == "cli"
+    assert "tesserocr" in fast.version() and "tesserocr" not in cli.version()
+    a, b = fast.ocr(image, page_number=1), cli.ocr(image, page_number=1)
+    assert [w.text for w in a] == [w.text for w in b] == ["INVOICE", "INV-2041", "Total", "1234.56",
+                                                          "Rechnungsdatum"]
+    for x, y in zip(a, b, strict=True):  # the same boxes, to a pixel or two
+        assert max(abs(p - q) for p, q in zip(x.bbox, y.bbox, strict=True)) <= 2
+    assert fast.ocr(Image.new("L", (64, 32), 255)) == []  # a blank page: no words, no error
+
+
+def test_tesserocr_page_past_the_timeout_fails_with_ocr_timeout(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("tesserocr")
+    import shutil
+
+    from extractors.errors import PageError
+    from tests.conftest import make_scan
+
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract binary not installed")
+    path = make_scan(tmp_path / "scan.png", [(150, 200 + 60 * i, "Lorem ipsum dolor sit amet 12.50")
+                                             for i in range(25)])
+    engine = tess.TesseractEngine(Settings(tesseract_backend="tesserocr", ocr_timeout_s=0.01))
+    engine.check()
+    with pytest.raises(PageError) as err:
+        engine.ocr(Image.open(path), page_number=3)
+    assert err.value.reason == "ocr_timeout" and "page 3" in str(err.value)
