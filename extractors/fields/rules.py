@@ -2157,9 +2157,11 @@ def _fix_trade_words(text: str) -> str:
     """
     def split(w: str) -> str:
         low = w.lower()
-        if len(w) < 10 or low in _TRADE_WORDS or lexicon.zipf(low):  # "BOOKSTORES" is a word
+        if len(w) < 10 or low in _TRADE_WORDS:
             return w
         hits = sorted(((low.find(v), v) for v in _TRADE_WORDS if len(v) >= 5 and v in low), key=lambda t: -len(t[1]))
+        if hits and lexicon.zipf(low):  # "BOOKSTORES" is a word (the lists load only when asked)
+            return w
         for at, v in hits:
             head, tail = w[:at], w[at + len(v):]
             if all(not p or len(p) >= 5 or p.lower() in _TRADE_WORDS for p in (head, tail)):
@@ -2167,7 +2169,7 @@ def _fix_trade_words(text: str) -> str:
         # two trade words glued, the first read with a slip ("STATONERYSHOP"): fixed in word()
         for k in range(5, len(w) - 3):
             if w[k:].lower() in _TRADE_WORDS and _word_slip(w[:k], _TRADE_WORDS) is not None:
-                return f"{w[:k]} {w[k:]}"
+                return w if lexicon.zipf(low) else f"{w[:k]} {w[k:]}"
         return w
 
     def word(m: re.Match[str]) -> str:
