@@ -320,12 +320,13 @@ class TesseractEngine:
 
     def _read(self, image: Image.Image, lang: str, page_number: int) -> list[Word]:
         """One Tesseract run over the page with ``-l lang``."""
-        if self._api_mod is not None:
+        if self._api_mod is not None and self._api(lang) is not None:
             return self._read_api(image, lang, page_number)
         return self._read_cli(image, lang, page_number)
 
-    def _api(self, lang: str) -> object:
-        """This thread's ``PyTessBaseAPI`` for ``lang`` (created once: models load here)."""
+    def _api(self, lang: str) -> object | None:
+        """This thread's ``PyTessBaseAPI`` for ``lang`` (created once: models load here);
+        ``None`` when tesserocr cannot load the models (then the binary reads, as with ``cli``)."""
         apis = getattr(self._local, "apis", None)
         if apis is None:
             apis = self._local.apis = {}
@@ -338,14 +339,15 @@ class TesseractEngine:
             try:
                 apis[lang] = mod.PyTessBaseAPI(lang=lang, **kwargs)  # type: ignore[attr-defined]
             except RuntimeError as exc:
-                raise DependencyMissing(f"tesserocr cannot load the Tesseract models {lang!r} from "
-                                        f"{self._api_dir}: {exc}", reason="tesseract_lang_missing",
-                                        stage="startup") from exc
+                log.warning("tesserocr cannot load the Tesseract models %r from %s (%s); the "
+                            "tesseract binary reads these pages", lang, self._api_dir, exc)
+                apis[lang] = None
         return apis[lang]
 
     def _read_api(self, image: Image.Image, lang: str, page_number: int) -> list[Word]:
         img = image if image.mode in ("L", "RGB", "1") else image.convert("RGB")
         api = self._api(lang)
+        assert api is not None  # _read checked
         api.SetPageSegMode(self._psm(img))  # type: ignore[attr-defined]
         dpi = image.info.get("dpi")
         dpi_v = int(round(float(dpi[0] if isinstance(dpi, tuple) else dpi))) if dpi else 0

@@ -155,3 +155,24 @@ def test_tesserocr_page_past_the_timeout_fails_with_ocr_timeout(tmp_path) -> Non
     with pytest.raises(PageError) as err:
         engine.ocr(Image.open(path), page_number=3)
     assert err.value.reason == "ocr_timeout" and "page 3" in str(err.value)
+
+
+def test_tesserocr_that_cannot_load_the_models_falls_back_to_the_binary(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    class _Broken:
+        @staticmethod
+        def PyTessBaseAPI(**_: object) -> None:  # noqa: N802 - tesserocr's name
+            raise RuntimeError("Failed to init API, possibly an invalid tessdata path")
+
+        @staticmethod
+        def tesseract_version() -> str:
+            return "tesseract 5.5.4"
+
+    _fake_tesseract(monkeypatch, {"eng"})
+    monkeypatch.setattr(tess, "_tesserocr", lambda: _Broken)
+    engine = tess.TesseractEngine(Settings(lang="eng", tessdata_dir="/nowhere"))
+    assert engine.backend == "tesserocr"
+    with caplog.at_level(logging.WARNING, logger="docai.ocr"):
+        assert engine.ocr(Image.new("L", (40, 20), 255)) == []
+    assert _Proc.seen and _Proc.seen[-1][0] == "tesseract"  # the binary read the page
+    assert any("binary reads" in r.getMessage() for r in caplog.records)
