@@ -2145,8 +2145,9 @@ def _word_slip(w: str, vocab: frozenset[str]) -> str | None:
 def _fix_trade_words(text: str) -> str:
     """Undo one-letter slips in the trade words of a shop name ("STATONERY", "HARDhARE",
     "Heauty") and split a long run of glued words at them ("SANYUSTATIONERYSHOP" -> "SANYU
-    STATIONERY SHOP", "KEDAIPAPAN" -> "KEDAI PAPAN", "STATONERYSHOP" -> "STATIONERY SHOP"; the pieces left are trade words or five
-    letters or more, so "Kitchenette" stays), in the case the word was printed in.
+    STATIONERY SHOP", "KEDAIPAPAN" -> "KEDAI PAPAN", "STATONERYSHOP" -> "STATIONERY SHOP"; the
+    pieces left are trade words or five letters or more, so "Kitchenette" stays; a word of the
+    lexicon, "BOOKSTORES", is not split), in the case the word was printed in.
 
     >>> _fix_trade_words("SANYUSTATIONERYSHOP"), _fix_trade_words("AIK HUAT HARDhARE"), _fix_trade_words("Health And Heauty")
     ('SANYU STATIONERY SHOP', 'AIK HUAT HARDWARE', 'Health And Beauty')
@@ -2260,8 +2261,8 @@ def _fix_rare_words(text: str, words: Sequence[Word]) -> str:
     "Guar dian"), and a word that is none put right when the recogniser doubted it (confidence
     below ``_DOUBT`` on the ``words`` it was read from) and it is one look-alike letter from a
     common word (:func:`_unslip_word`: "TIHES", "SFEED", "CNE ONE THREE"). Rare words read with
-    confidence ("MENTAI") or read the same way twice, words not in ``words`` (the caller passes only those of engines in
-    ``_SLIP_ENGINES``), codes and numbers stay as read.
+    confidence ("MENTAI") or read the same way twice, words not in ``words`` (the caller passes
+    only those of engines in ``_SLIP_ENGINES``), codes and numbers stay as read.
 
     >>> ws = [Word(text=t, bbox=(0, 0, 1, 1), box=(0, 0, 1, 1), confidence=c) for t, c in [("CNE", 0.93), ("MENTAI", 0.99)]]
     >>> _fix_rare_words("CNE ONE Guar dian MENTAI", ws)
