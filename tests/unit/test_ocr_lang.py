@@ -176,3 +176,39 @@ def test_tesserocr_that_cannot_load_the_models_falls_back_to_the_binary(
         assert engine.ocr(Image.new("L", (40, 20), 255)) == []
     assert _Proc.seen and _Proc.seen[-1][0] == "tesseract"  # the binary read the page
     assert any("binary reads" in r.getMessage() for r in caplog.records)
+
+
+def test_tesserocr_models_load_once_across_pages_on_different_threads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractors.pages import call_ocr
+
+    made: list[dict[str, object]] = []
+
+    class _Api:
+        def __init__(self, **kw: object) -> None:
+            made.append(kw)
+
+        def SetPageSegMode(self, mode: int) -> None: ...  # noqa: N802 - tesserocr's names
+        def SetVariable(self, name: str, value: str) -> None: ...  # noqa: N802
+        def SetImage(self, image: object) -> None: ...  # noqa: N802
+        def Recognize(self, timeout: int) -> bool:  # noqa: N802
+            return True
+        def GetTSVText(self, page: int) -> str:  # noqa: N802
+            return "5\t1\t1\t1\t1\t1\t4\t4\t8\t8\t91\tTotal\n"
+        def Clear(self) -> None: ...  # noqa: N802
+
+    class _Mod:
+        PyTessBaseAPI = _Api
+
+        @staticmethod
+        def tesseract_version() -> str:
+            return "tesseract 5.5.4"
+
+    _fake_tesseract(monkeypatch, {"eng"})
+    monkeypatch.setattr(tess, "_tesserocr", lambda: _Mod)
+    engine = tess.TesseractEngine(Settings(lang="eng", tessdata_dir="/td"))
+    for n in range(3):  # each page on a fresh watchdog thread, as in the pipeline
+        words = call_ocr(engine, Image.new("L", (40, 20), 255), n + 1, engine.settings)
+        assert [w.text for w in words] == ["Total"]
+    assert made == [{"lang": "eng", "path": "/td/"}]  # the models loaded once
+    assert not _Proc.seen  # the binary never read a page
