@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from statistics import median
@@ -1233,8 +1233,12 @@ _COMPANY = re.compile(
     r"gallery|book|kitchen|food|foods|industries|services|sdn|plt|s/b)\b",
     re.IGNORECASE,
 )
+_MY_FORMS = r"sdn\.?\s*bhd|bhd|berhad|s/b"
+"""The Malaysian legal forms (Sendirian Berhad, Berhad) as a regex alternation."""
+_SB_END = r"sb(?=\s*\(|\s*$)"
+""""SB" (Sdn Bhd) as a legal form: only before a registration number's bracket or at the end."""
 _LEGAL = re.compile(
-    r"(?:\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|sb(?=\s*\(|\s*$)|gmbh|ag|kg|ug|ohg|ltd|limited|llc|inc|corp|plc|sarl|sas|"
+    r"(?:\b(?:" + _MY_FORMS + "|" + _SB_END + r"|gmbh|ag|kg|ug|ohg|ltd|limited|llc|inc|corp|plc|sarl|sas|"
     r"eurl|pte|pty|enterprise|trading|company)\b\.?|\bs\.a\.?(?:r\.l\.?)?$)",
     re.IGNORECASE,
 )
@@ -1264,7 +1268,7 @@ _STOP_ADDR = re.compile(
     re.IGNORECASE,
 )
 _REGNO = re.compile(r"^\(?[\s\w.:#-]*\d{4,}[\w-]*\)?$")
-_CORP = re.compile(r"\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|sb(?=\s*\(|\s*$)|ltd|limited|plt)\b", re.IGNORECASE)
+_CORP = re.compile(r"\b(?:" + _MY_FORMS + "|" + _SB_END + r"|ltd|limited|plt)\b", re.IGNORECASE)
 """The legal forms that end a company's name (not "ENTERPRISE", "TRADING": a name goes on after them)."""
 
 
@@ -1384,7 +1388,7 @@ def _name_candidates(ctx: _Ctx, lines: list[_L]) -> list[tuple[float, _L]]:
              else sc, ln) for r, (sc, ln) in enumerate(scored)]
 
 
-_LEGAL_REGNO = re.compile(r"(?i)\b(?:sdn\.?\s*bhd|bhd|berhad|s/b|sb)\.?\s*\(\s*[a-z]{0,3}\d{4,}\s*-?\s*[a-z]\s*\)")
+_LEGAL_REGNO = re.compile(r"(?i)\b(?:" + _MY_FORMS + r"|sb)\.?\s*\(\s*[a-z]{0,3}\d{4,}\s*-?\s*[a-z]\s*\)")
 """A legal form followed by the company's registration number ("MYNEWS RETAIL SB(306295-X)")."""
 
 
@@ -1467,7 +1471,7 @@ def _legal_line(text: str, evidence: bool) -> bool:
 
 
 _REGNO_END = re.compile(r"^.*?\(?\b[A-Z]{0,3}\d{5,}\s?-\s?[A-Z]\b\)?[\s.,:;]*(?=\S)|"
-                        r"^.*?\b(?:sdn\.?\s*bhd|bhd|berhad|s/b)\b\.?[\s.,:;]*(?=\S)|"
+                        r"^.*?\b(?:" + _MY_FORMS + r")\b\.?[\s.,:;]*(?=\S)|"
                         r"^(?P<name>.*?[a-z)]\s+)(?=(?:no|lot)\b\.?\s*:?\s*\d|\d+[a-z]?,\s*(?:jalan|jln|lorong)\b)",
                         re.IGNORECASE)
 
@@ -1761,13 +1765,21 @@ def _join_split_words(text: str, vocab: frozenset[str]) -> str:
     >>> _join_split_words("GARDENLA BAK ERIES (KL), Kuala Lum pur", _TRADE_WORDS | _ADDRESS_WORDS)
     'GARDENLA BAKERIES (KL), Kuala Lumpur'
     """
+    return _join_pieces(text, lambda a, b: (a + b).lower() in vocab and a.lower() not in vocab
+                        and b.lower() not in vocab)
+
+
+def _join_pieces(text: str, joins: Callable[[str, str], bool], *, whole: bool = False) -> str:
+    """Two letter runs on either side of a space joined when ``joins(left, right)``; with
+    ``whole``, only runs that are whole tokens (not the end of "Nando's" or the start of "x2")."""
+    left = re.compile(r"(?<![\w'])[A-Za-z]+$" if whole else r"[A-Za-z]+$")
+    right = re.compile(r"[A-Za-z]+(?![\w'])" if whole else r"[A-Za-z]+")
     parts = re.split(r"(?<=[A-Za-z]) (?=[A-Za-z])", text)  # pieces split at spaces between letters
     out = parts[:1]
     for p in parts[1:]:
-        a = re.search(r"[A-Za-z]+$", out[-1])
-        b = re.match(r"[A-Za-z]+", p)
-        if a and b and (a.group(0) + b.group(0)).lower() in vocab and a.group(0).lower() not in vocab \
-                and b.group(0).lower() not in vocab:
+        a = left.search(out[-1])
+        b = right.match(p)
+        if a and b and joins(a.group(0), b.group(0)):
             out[-1] += p
         else:
             out.append(p)
@@ -1933,9 +1945,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
                 name_lines, text, tail = [o], ot[:lm.end()], 0
                 break
         text = _fix_trade_words(_fix_name(_fix_glyphs(_strip_regno(_fix_legal(text)))))
-        if name_ln.page.text_source == "ocr":
-            text = _fix_rare_words(text, [w for ln in name_lines if ln.page.engine in _SLIP_ENGINES
-                                          for w in ln.words])
+        text = _fix_rare_words_of(text, name_lines)
         key = "merchant_name" if doc_type == "receipt" else "vendor_name"
         out[key] = _merge_fields(name_lines, text, score)
         if doc_type == "invoice":
@@ -1953,9 +1963,7 @@ def _party_fields(ctx: _Ctx, doc_type: str) -> dict[str, Field]:
             atext = _clean_address(_fix_glyphs(sep.join(ln.text.strip() for ln in addr)))
             if doc_type == "receipt":
                 atext = _address_spacing(_fix_address_words(atext))
-                if addr[0].page.text_source == "ocr":
-                    atext = _fix_rare_words(atext, [w for ln in addr if ln.page.engine in _SLIP_ENGINES
-                                                    for w in ln.words])
+                atext = _fix_rare_words_of(atext, addr)
             out[akey] = _merge_fields(addr, atext, score)
     if doc_type == "invoice":
         cands = []
@@ -2271,17 +2279,8 @@ def _fix_rare_words(text: str, words: Sequence[Word]) -> str:
     >>> _fix_rare_words("KAPAR BAIANG KAPAR", ws)
     'KAPAR BATANG KAPAR'
     """
-    parts = re.split(r"(?<=[A-Za-z]) (?=[A-Za-z])", text)
-    joined = parts[:1]
-    for p in parts[1:]:
-        a = re.search(r"(?<![\w'])[A-Za-z]+$", joined[-1])
-        b = re.match(r"[A-Za-z]+(?![\w'])", p)
-        if a and b and len(a.group(0) + b.group(0)) >= 5 and lexicon.zipf(a.group(0) + b.group(0)) \
-                and not (lexicon.zipf(a.group(0)) and lexicon.zipf(b.group(0))):
-            joined[-1] += p
-        else:
-            joined.append(p)
-    text = " ".join(joined)
+    text = _join_pieces(text, lambda a, b: len(a + b) >= 5 and bool(lexicon.zipf(a + b))
+                        and not (lexicon.zipf(a) and lexicon.zipf(b)), whole=True)
     conf: dict[str, float] = {}
     seen: dict[str, int] = {}
     for w in words:
@@ -2299,6 +2298,14 @@ def _fix_rare_words(text: str, words: Sequence[Word]) -> str:
         return _unslip_word(tok) or tok
 
     return re.sub(r"(?<![\w'])\w+(?![\w'])", word, text)
+
+
+def _fix_rare_words_of(text: str, lines: Sequence[_L]) -> str:
+    """:func:`_fix_rare_words` for a field read from ``lines``: on OCR'd pages only, with the
+    confidences of the words that engines of ``_SLIP_ENGINES`` read."""
+    if not lines or lines[0].page.text_source != "ocr":
+        return text
+    return _fix_rare_words(text, [w for ln in lines if ln.page.engine in _SLIP_ENGINES for w in ln.words])
 
 
 _ZERO_IN_WORD = re.compile(r"(?<=[A-Za-z])0+(?=[A-Za-z])|(?<=\b[A-Z])0(?=\.|\b)")
