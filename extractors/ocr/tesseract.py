@@ -6,9 +6,10 @@ run it (``Settings.tesseract_backend``):
 - **tesserocr** (the default when the ``tesserocr`` package is installed, ``make setup`` does):
   libtesseract in this process through `tesserocr <https://pypi.org/project/tesserocr/>`_, a
   ``PyTessBaseAPI`` per language set kept between pages (one per page running at the same time),
-  so the language models are loaded once per worker instead of once per page; the timeout is Tesseract's own cancel deadline. On 10
-  generated scanned invoices (``deu+fra+eng``) 0.41 CPU-s per page against 0.79 for the binary
-  (the wheel's libtesseract 5.5.4 against apt's 5.3.0 CLI), 98.5 % of the words identical.
+  so the language models are loaded once per worker instead of once per page; the timeout is
+  Tesseract's own cancel deadline. On 10 generated scanned invoices (``deu+fra+eng``) 0.41 CPU-s
+  per page against 0.79 for the binary (the wheel's libtesseract 5.5.4 against apt's 5.3.0 CLI),
+  98.5 % of the words identical.
 - **cli**: the ``tesseract`` binary per page, the page written as PGM/PPM to a private temp dir
   (fast, lossless), killed at the timeout.
 
@@ -150,6 +151,12 @@ def _list_langs(binary: str, tessdata_dir: str | None) -> tuple[str | None, set[
     folder = re.search(r'"([^"]+)"', lines[0]) if lines else None
     langs = {ln.strip() for ln in lines[1:] if ln.strip()}
     return (folder.group(1) if folder else None), langs
+
+
+def _dpi(image: Image.Image) -> int | None:
+    """The page's resolution for Tesseract (``image.info["dpi"]``, a number or an (x, y) pair)."""
+    dpi = image.info.get("dpi")
+    return int(round(float(dpi[0] if isinstance(dpi, tuple) else dpi))) if dpi else None
 
 
 _TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
@@ -360,9 +367,7 @@ class TesseractEngine:
     def _read_api(self, api: object, image: Image.Image, page_number: int) -> list[Word]:
         img = image if image.mode in ("L", "RGB", "1") else image.convert("RGB")
         api.SetPageSegMode(self._psm(img))  # type: ignore[attr-defined]
-        dpi = image.info.get("dpi")
-        dpi_v = int(round(float(dpi[0] if isinstance(dpi, tuple) else dpi))) if dpi else 0
-        api.SetVariable("user_defined_dpi", str(dpi_v))  # type: ignore[attr-defined]
+        api.SetVariable("user_defined_dpi", str(_dpi(image) or 0))  # type: ignore[attr-defined]
         api.SetImage(img)  # type: ignore[attr-defined]
         try:
             ok = api.Recognize(int(self.settings.ocr_timeout_s * 1000))  # type: ignore[attr-defined]
@@ -385,9 +390,9 @@ class TesseractEngine:
                 img.save(src)
             cmd = [self.binary, str(src), "stdout", "-l", lang,
                    "--psm", str(self._psm(img))]
-            dpi = image.info.get("dpi")
+            dpi = _dpi(image)
             if dpi:
-                cmd += ["--dpi", str(int(round(float(dpi[0] if isinstance(dpi, tuple) else dpi))))]
+                cmd += ["--dpi", str(dpi)]
             if self.tessdata_dir:
                 cmd[1:1] = ["--tessdata-dir", self.tessdata_dir]
             # TSV via the variable, not the `tsv` config file: a --tessdata-dir without

@@ -139,15 +139,12 @@ def test_tesserocr_reads_what_the_binary_reads(tmp_path) -> None:  # type: ignor
     assert fast.ocr(Image.new("L", (64, 32), 255)) == []  # a blank page: no words, no error
 
 
+@pytest.mark.tesseract
 def test_tesserocr_page_past_the_timeout_fails_with_ocr_timeout(tmp_path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("tesserocr")
-    import shutil
-
     from extractors.errors import PageError
     from tests.conftest import make_scan
 
-    if shutil.which("tesseract") is None:
-        pytest.skip("tesseract binary not installed")
     path = make_scan(tmp_path / "scan.png", [(150, 200 + 60 * i, "Lorem ipsum dolor sit amet 12.50")
                                              for i in range(25)])
     engine = tess.TesseractEngine(Settings(tesseract_backend="tesserocr", ocr_timeout_s=0.01))
@@ -157,19 +154,27 @@ def test_tesserocr_page_past_the_timeout_fails_with_ocr_timeout(tmp_path) -> Non
     assert err.value.reason == "ocr_timeout" and "page 3" in str(err.value)
 
 
-def test_tesserocr_that_cannot_load_the_models_falls_back_to_the_binary(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    class _Broken:
-        @staticmethod
-        def PyTessBaseAPI(**_: object) -> None:  # noqa: N802 - tesserocr's name
-            raise RuntimeError("Failed to init API, possibly an invalid tessdata path")
+def _fake_tesserocr(monkeypatch: pytest.MonkeyPatch, api: object) -> None:
+    """The binary faked (:func:`_fake_tesseract`, English only) and a tesserocr module whose
+    ``PyTessBaseAPI`` is ``api``."""
+
+    class _Mod:
+        PyTessBaseAPI = api
 
         @staticmethod
         def tesseract_version() -> str:
             return "tesseract 5.5.4"
 
     _fake_tesseract(monkeypatch, {"eng"})
-    monkeypatch.setattr(tess, "_tesserocr", lambda: _Broken)
+    monkeypatch.setattr(tess, "_tesserocr", lambda: _Mod)
+
+
+def test_tesserocr_that_cannot_load_the_models_falls_back_to_the_binary(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(**_: object) -> None:
+        raise RuntimeError("Failed to init API, possibly an invalid tessdata path")
+
+    _fake_tesserocr(monkeypatch, broken)
     engine = tess.TesseractEngine(Settings(lang="eng", tessdata_dir="/nowhere"))
     assert engine.backend == "tesserocr"
     with caplog.at_level(logging.WARNING, logger="docai.ocr"):
@@ -197,15 +202,7 @@ def test_tesserocr_models_load_once_across_pages_on_different_threads(
             return "5\t1\t1\t1\t1\t1\t4\t4\t8\t8\t91\tTotal\n"
         def Clear(self) -> None: ...  # noqa: N802
 
-    class _Mod:
-        PyTessBaseAPI = _Api
-
-        @staticmethod
-        def tesseract_version() -> str:
-            return "tesseract 5.5.4"
-
-    _fake_tesseract(monkeypatch, {"eng"})
-    monkeypatch.setattr(tess, "_tesserocr", lambda: _Mod)
+    _fake_tesserocr(monkeypatch, _Api)
     engine = tess.TesseractEngine(Settings(lang="eng", tessdata_dir="/td"))
     for n in range(3):  # each page on a fresh watchdog thread, as in the pipeline
         words = call_ocr(engine, Image.new("L", (40, 20), 255), n + 1, engine.settings)
