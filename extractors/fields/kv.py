@@ -844,6 +844,37 @@ def link_candidates(ents: list[Entity], keys: list[int], rel: _Rel | None = None
     return out
 
 
+def _between_counts(ents: list[Entity], cands: list[tuple[int, int, float]],
+                    boxes: tuple[np.ndarray, ...], pk: np.ndarray, pv: np.ndarray
+                    ) -> tuple[list[int], list[int], list[int]]:
+    """For each candidate ``(key, value)``: how many other entities stand between the two (on
+    their row when they share one, in the value's column when the value is below), and how many
+    of those read as keys / values. All candidates at once, as a candidates × entities mask."""
+    if not cands:
+        return [], [], []
+    ex0, ey0, ex1, ey1 = boxes
+    ks = np.asarray([k for k, _, _ in cands])
+    vs = np.asarray([v for _, v, _ in cands])
+    kx0, ky0, kx1, ky1 = (a[ks][:, None] for a in boxes)
+    vx0, vy0, vx1, vy1 = (a[vs][:, None] for a in boxes)
+    h = np.asarray([e.h for e in ents])[ks][:, None]
+    vov = np.maximum(0.0, np.minimum(ky1, vy1) - np.maximum(ky0, vy0)) / \
+        np.maximum(1.0, np.minimum(ky1 - ky0, vy1 - vy0))
+    same_row = vov >= 0.5
+    below = (vy0 >= ky1 - 0.3 * h) & ~same_row
+    inter = np.minimum(ky1, ey1[None, :]) - np.maximum(ky0, ey0[None, :])
+    short = np.maximum(1.0, np.minimum(ky1 - ky0, (ey1 - ey0)[None, :]))
+    on_row = (np.maximum(0.0, inter) / short >= 0.5) & (kx1 <= ex0[None, :] + 2) & (ex1[None, :] <= vx0 + 2)
+    in_column = (ey0[None, :] >= ky1 - 0.3 * h) & (ey1[None, :] <= vy0 + 0.3 * h) & \
+        (np.minimum(ex1[None, :], vx1) - np.maximum(ex0[None, :], vx0) > 0)
+    mask = (same_row & on_row) | (below & in_column)
+    rows = np.arange(len(cands))
+    mask[rows, ks] = False
+    mask[rows, vs] = False
+    return (mask.sum(axis=1).tolist(), (mask & (pk >= 0.5)[None, :]).sum(axis=1).tolist(),
+            (mask & (pv >= 0.5)[None, :]).sum(axis=1).tolist())
+
+
 def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: float,
                   rel: _Rel | None = None) -> np.ndarray:
     """Features of each candidate ``(key, value)``, shape ``(n, F)``."""
@@ -865,8 +896,9 @@ def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: fl
     sorted_v = {v: sorted(x for x, _ in dk) for v, dk in by_v.items()}
     digits = [_ratio(e.text, str.isdigit) for e in ents]
     upper = [_upper_ratio(e.text) for e in ents]
+    between, keys_between, vals_between = _between_counts(ents, cands, (ex0, ey0, ex1, ey1), pk, pv)
     rows = []
-    for k, v, d in cands:
+    for i, (k, v, d) in enumerate(cands):
         ke, ve = ents[k], ents[v]
         h = ke.h
         vov = _vov(ke.y0, ke.y1, ve.y0, ve.y1)
@@ -875,21 +907,6 @@ def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: fl
         below = ve.y0 >= ke.y1 - 0.3 * h and not same_row
         rk = sorted_k[k].index(d)
         rv = sorted_v[v].index(d)
-        others = np.ones(len(ents), dtype=bool)
-        others[[k, v]] = False
-        if same_row:
-            inter = np.minimum(ke.y1, ey1) - np.maximum(ke.y0, ey0)
-            short = np.maximum(1.0, np.minimum(ke.y1 - ke.y0, ey1 - ey0))
-            mask = (np.maximum(0.0, inter) / short >= 0.5) & (ke.x1 <= ex0 + 2) & (ex1 <= ve.x0 + 2)
-        elif below:
-            mask = (ey0 >= ke.y1 - 0.3 * h) & (ey1 <= ve.y0 + 0.3 * h) & \
-                (np.minimum(ex1, ve.x1) - np.maximum(ex0, ve.x0) > 0)
-        else:
-            mask = np.zeros(len(ents), dtype=bool)
-        mask &= others
-        between = int(mask.sum())
-        keys_between = int((mask & (pk >= 0.5)).sum())
-        vals_between = int((mask & (pv >= 0.5)).sum())
         closer_key = sum(1 for x, kk in by_v[v] if x < d and ents[kk].probs[_K] > ke.probs[_K] * 0.5)
         rows.append([
             max(-30.0, min(30.0, (ve.x0 - ke.x1) / h)), max(-30.0, min(30.0, (ve.y0 - ke.y1) / h)),
@@ -898,8 +915,8 @@ def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: fl
             max(-30.0, min(30.0, (ve.x0 - ke.x0) / h)), max(-30.0, min(30.0, (ve.x1 - ke.x1) / h)),
             vov, hov, float(same_row), float(below),
             float(same_row and ve.x0 >= ke.x1 - h), float(same_row and ve.x1 <= ke.x0 + h),
-            min(40.0, d), math.log1p(d), float(min(rk, 6)), float(min(rv, 6)), float(min(between, 5)),
-            float(min(keys_between, 5)), float(min(vals_between, 8)),
+            min(40.0, d), math.log1p(d), float(min(rk, 6)), float(min(rv, 6)), float(min(between[i], 5)),
+            float(min(keys_between[i], 5)), float(min(vals_between[i], 8)),
             *ke.probs, *ve.probs, float(ke.text.endswith(":")), float(ve.text.endswith(":")),
             math.log1p(len(ke.words)), math.log1p(len(ve.words)), math.log(len(ve.frags)),
             digits[v], float(ke.text.endswith("?")), math.log(len(by_k[k])),

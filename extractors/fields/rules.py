@@ -241,6 +241,35 @@ _ALL_LABELS: list[_Label] = [
 ]
 
 
+def _label_index(labels: Sequence[_Label]) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Where to look a line's labels up: the fuzzy labels by trigram, the others by the first
+    two letters of their first word (what :func:`find_labels` would test each label for)."""
+    by_gram: dict[str, list[int]] = {}
+    by_prefix: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        if lab.fuzzy:
+            for g in lab.grams:
+                by_gram.setdefault(g, []).append(i)
+        else:
+            by_prefix.setdefault(lab.label.split()[0][:2], []).append(i)
+    return by_gram, by_prefix
+
+
+_BY_GRAM, _BY_PREFIX = _label_index(_ALL_LABELS)
+
+
+def _label_candidates(low: str, grams: frozenset[str]) -> list[_Label]:
+    """The labels of :data:`_ALL_LABELS` that can occur in ``low`` (a fuzzy one shares a trigram
+    with it, another's first two letters are in it), in the list's order."""
+    ids: set[int] = set()
+    for g in grams:
+        ids.update(_BY_GRAM.get(g, ()))
+    for prefix, labs in _BY_PREFIX.items():
+        if prefix in low:
+            ids.update(labs)
+    return [_ALL_LABELS[i] for i in sorted(ids)]
+
+
 @dataclass
 class LabelHit:
     """A label occurrence in a line: character span ``[start, end)`` of the line text."""
@@ -313,7 +342,7 @@ def find_labels(text: str, line: int = 0, labels: Sequence[_Label] | None = None
         low = _unslip(low)
     grams = _trigrams(low)
     hits: list[LabelHit] = []
-    for lab in labels or _ALL_LABELS:
+    for lab in labels or _label_candidates(low, grams):
         if lab.fuzzy:
             if lab.grams.isdisjoint(grams):
                 continue  # a fuzzy match within the threshold shares at least one trigram

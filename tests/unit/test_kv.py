@@ -205,6 +205,49 @@ def test_tree_ensemble_walk_and_link_function() -> None:
     np.testing.assert_allclose(two[1], np.exp([2, 1]) / np.exp([2, 1]).sum())
 
 
+def test_between_counts_are_the_entities_between_key_and_value() -> None:
+    """The link features count, per candidate at once, the entities between a key and its value
+    (on their row, or in the value's column above it); checked against the definition, one
+    candidate at a time, on a form with rows, columns and entities in between."""
+    doc = make_doc([
+        (100, [(60, "Name:", 0.95), (120, "J. S. Wigand", 0.8), (300, "Dept:", 0.95), (350, "R&D", 0.8)]),
+        (130, [(60, "Brand", 0.95), (200, "Count", 0.95), (320, "Date", 0.95)]),
+        (150, [(60, "KOOL", 0.8), (200, "12", 0.8), (320, "9/3/92", 0.8)]),
+        (170, [(60, "SALEM", 0.8), (200, "7", 0.8), (320, "9/4/92", 0.8)]),
+        (200, [(60, "Remarks:", 0.95), (140, "none", 0.8), (200, "see", 0.8), (240, "over", 0.8)]),
+    ])
+    ents = kv.parse_page(doc.pages[0], kv.load_model()).entities
+    cands = [(k, v, 0.0) for k in range(len(ents)) for v in range(len(ents)) if k != v]
+    boxes = tuple(np.asarray([getattr(e, a) for e in ents]) for a in ("x0", "y0", "x1", "y1"))
+    pk = np.asarray([e.probs[kv._K] for e in ents])
+    pv = np.asarray([e.probs[kv._V] for e in ents])
+    got = kv._between_counts(ents, cands, boxes, pk, pv)
+
+    def between(k: int, v: int) -> list[int]:
+        ke, ve = ents[k], ents[v]
+        same_row = kv._vov(ke.y0, ke.y1, ve.y0, ve.y1) >= 0.5
+        below = ve.y0 >= ke.y1 - 0.3 * ke.h and not same_row
+        out = []
+        for j, e in enumerate(ents):
+            if j in (k, v):
+                continue
+            if same_row:
+                inside = kv._vov(ke.y0, ke.y1, e.y0, e.y1) >= 0.5 and ke.x1 <= e.x0 + 2 and e.x1 <= ve.x0 + 2
+            else:
+                inside = below and e.y0 >= ke.y1 - 0.3 * ke.h and e.y1 <= ve.y0 + 0.3 * ke.h \
+                    and min(e.x1, ve.x1) - max(e.x0, ve.x0) > 0
+            if inside:
+                out.append(j)
+        return out
+
+    want = [between(k, v) for k, v, _ in cands]
+    assert sum(map(len, want)) > 0  # the form has entities in between
+    assert got[0] == [len(w) for w in want]
+    assert got[1] == [sum(pk[j] >= 0.5 for j in w) for w in want]
+    assert got[2] == [sum(pv[j] >= 0.5 for j in w) for w in want]
+    assert kv._between_counts(ents, [], boxes, pk, pv) == ([], [], [])
+
+
 def test_cleaning_keeps_text_and_drops_rule_residue() -> None:
     assert kv.clean_value("__7-Eleven__ |") == "7-Eleven"
     assert kv.clean_value(": $35,000") == "$35,000"

@@ -845,3 +845,24 @@ def test_receipt_address_one_letter_slips_put_right_by_word_frequency() -> None:
                      confidence=0.9)
     page.engine = "rapidocr"
     assert "JALAN KEMBANGAN," in _values(make_doc(page), "receipt")[0]["merchant_address"]
+
+
+def test_label_lookup_finds_every_label_the_full_scan_finds() -> None:
+    """find_labels looks a line's labels up by trigram and first letters instead of trying all
+    of them; on lines of receipts and invoices (slips, other languages, labels inside words) it
+    finds exactly what trying every label finds."""
+    from extractors.fields import rules
+
+    lines = ["TOTAL AMOUNT DUE: 1.234,56 EUR", "Rechnungsnummer: RE-2024-001", "Montant TTC 120,00 €",
+             "Facture n° F-17", "GST 6% 3.18  ROUNDING ADJ -0.01", "lotal qty 3  TOTSL 12.50",
+             "Invoice Date 03/04/2024 Due Date 03/05/2024", "P.O. # 4471  Terms: Net 30",
+             "SUBTOTAL(EXCL GST) 51.42", "Gesamtbetrag inkl. USt 119,00", "C HANGE 0.50", "", "x",
+             "TAXINVOICE INV549761", "Bill To: Acme GmbH, Musterstr. 1", "CASH TENDERED 50.00"]
+    for text in lines:
+        full = rules.find_labels(text, labels=rules._ALL_LABELS)  # every label tried (no unslip)
+        low = rules._fold(text)
+        cands = rules._label_candidates(low, rules._trigrams(low))
+        looked = rules.find_labels(text, labels=cands) if cands else []
+        assert [(h.field, h.label, h.start, h.end, h.score) for h in looked] == \
+            [(h.field, h.label, h.start, h.end, h.score) for h in full], text
+    assert find_labels("TOTAL 12.00")[0].field == "total"
