@@ -776,3 +776,26 @@ def test_forms_propose_a_number_with_the_unit_printed_after_it(monkeypatch):
     assert form.answer(doc, "What is the Rod Length?")[0].answer == "72 mm"
     # a word that is no unit is not taken
     assert "40 Roe" not in [a.answer for a in form.answer(doc, "What is the Width?", top_k=5)]
+
+
+def test_a_flat_word_below_the_label_does_not_break_the_search() -> None:
+    """OCR can return a word box with no height (a rule or a speck); the value search below a
+    label must step over it, not fail on it."""
+    words = [Word.from_pixels(t, b, page_width=1000, page_height=1400, confidence=0.9) for t, b in [
+        ("SIGNED", (60, 100, 132, 124)),
+        ("_____", (60, 140, 150, 140)),  # no height: top of the column below the label
+        ("HOPE", (60, 150, 108, 174)), ("MARTINEZ", (120, 150, 216, 174)),
+    ]]
+    page = build_layout(Page(number=1, width=1000, height=1400, words=words, text_source="ocr",
+                             engine="test"))
+    assert page.words[1].bbox[1] == page.words[1].bbox[3]
+    best = RulesQA().answer(doc_of(page), "What is the SIGNED?")[0]
+    assert best.answer is None or "SIGNED" not in best.answer
+    # and a flat word opening the line after a value (the value's continuation search)
+    words = [Word.from_pixels(t, b, page_width=1000, page_height=1400, confidence=0.9) for t, b in [
+        ("Remarks:", (60, 100, 156, 124)), ("handle", (180, 100, 252, 124)), ("with", (264, 100, 312, 124)),
+        ("care", (324, 100, 372, 124)), ("_____", (180, 136, 260, 136)), ("and", (272, 130, 308, 154)),
+    ]]
+    page = build_layout(Page(number=1, width=1000, height=1400, words=words, text_source="ocr",
+                             engine="test"))
+    assert RulesQA().answer(doc_of(page), "What are the remarks?")[0].answer.startswith("handle with care")
