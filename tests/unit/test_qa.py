@@ -799,3 +799,36 @@ def test_a_flat_word_below_the_label_does_not_break_the_search() -> None:
     page = build_layout(Page(number=1, width=1000, height=1400, words=words, text_source="ocr",
                              engine="test"))
     assert RulesQA().answer(doc_of(page), "What are the remarks?")[0].answer.startswith("handle with care")
+
+
+def test_degenerate_word_boxes_never_break_extraction_or_answers() -> None:
+    """Boxes OCR can return — flat, thin, a point, the whole page — spread at random over a form:
+    every extractor view and every kind of question still gives a result, never an exception."""
+    import random
+
+    from extractors.fields.rules import RulesExtractor
+
+    rng = random.Random(7)
+    base = page_of(FORM + [("Invoice Date 03/04/2024", 60, 560), ("Bill To: Acme GmbH", 60, 600),
+                           ("1 Widget 2 10.00 20.00", 60, 640), ("Subtotal 20.00", 560, 660)])
+    extractor = RulesExtractor(None)
+    engine = RulesQA(None, use_semantic=False)
+    questions = ["What is the date?", "What is the total?", "Who is the sender?", "What is the quantity?",
+                 "What is the quantity of item 1?", "What are the remarks?", "What is the invoice date?"]
+    for _ in range(6):
+        words = []
+        for w in base.words:
+            x0, y0, x1, y1 = w.bbox
+            r = rng.random()
+            box = ((x0, y0, x1, y0) if r < 0.25 else (x0, y0, x0, y1) if r < 0.4 else
+                   (x0, y0, x0, y0) if r < 0.45 else (0, 0, base.width, base.height) if r < 0.48 else
+                   (x0, y0, x1, y1))
+            words.append(Word.from_pixels(w.text, box, page_width=base.width, page_height=base.height,
+                                          confidence=0.9))
+        page = build_layout(Page(number=1, width=base.width, height=base.height, words=words,
+                                 text_source="ocr", engine="test"))
+        doc = doc_of(page, sha=f"{rng.getrandbits(256):064x}")
+        for doc_type in ("form", "invoice", "receipt"):
+            extractor.extract(doc, doc_type)
+        for q in questions:
+            assert isinstance(engine.answer(doc, q), list)
