@@ -781,8 +781,14 @@ def _height(words: Sequence[Word]) -> float:
 
 
 def _v_overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    """Vertical overlap of two boxes as a share of the shorter one (so a box overlaps itself
+    fully, however thin: OCR returns boxes with no height for rules and specks); a box with no
+    height overlaps the boxes its line passes through."""
     inter = min(a[3], b[3]) - max(a[1], b[1])
-    return inter / max(1.0, min(a[3] - a[1], b[3] - b[1])) if inter > 0 else 0.0
+    short = min(a[3] - a[1], b[3] - b[1])
+    if short <= 0:
+        return 1.0 if inter >= 0 else 0.0
+    return max(0.0, inter) / short
 
 
 _FILL = re.compile(r"^[_\-—–.|:=~*•·+]+$")
@@ -912,7 +918,7 @@ def _below(page: Page, lb: Sequence[float], h: float, ids: set[int]) -> list[lis
     # the first row: words vertically overlapping the topmost candidate in the column
     seed = [w for w in cands if w.bbox[1] == top and w.bbox[2] > lb[0] - h
             and w.bbox[0] < lb[2] + 4 * h][0]
-    row = [w for w in cands if w is seed or _v_overlap(w.bbox, seed.bbox) >= 0.5]  # (a flat seed overlaps nothing)
+    row = [w for w in cands if _v_overlap(w.bbox, seed.bbox) >= 0.5]
     row.sort(key=lambda w: w.bbox[0])
     # keep the run of words that touches the label's column
     start = next((k for k, w in enumerate(row) if w.bbox[2] > lb[0] - h), 0)
@@ -957,7 +963,7 @@ def _continuation(page: Page, value: list[Word], lb: Sequence[float], h: float, 
             break  # something printed left of the value on that row: its own label
         if block_of and block_of.get(index[id(first)]) not in blocks:
             break
-        row = [w for w in nxt if w is first or _v_overlap(w.bbox, first.bbox) >= 0.5]
+        row = [w for w in nxt if _v_overlap(w.bbox, first.bbox) >= 0.5]
         run = [row[0]]
         for w in row[1:]:
             if w.bbox[0] - run[-1].bbox[2] > 2.2 * h or _is_label_word(w.text):

@@ -323,16 +323,18 @@ class TesseractEngine:
         return words
 
     def _read(self, image: Image.Image, lang: str, page_number: int) -> list[Word]:
-        """One Tesseract run over the page with ``-l lang``."""
+        """One Tesseract run over the page with ``-l lang`` (the page as Tesseract reads it: bilevel,
+        grey or RGB; ``convert`` keeps ``image.info``, its DPI and source file)."""
+        img = image if image.mode in ("L", "RGB", "1") else image.convert("RGB")
         if self._api_mod is not None:
             api = self._take_api(lang)
             if api is not None:
                 try:
-                    return self._read_api(api, image, page_number)
+                    return self._read_api(api, img, page_number)
                 finally:
                     with self._api_lock:
                         self._idle[lang].append(api)
-        return self._read_cli(image, lang, page_number)
+        return self._read_cli(img, lang, page_number)
 
     def _take_api(self, lang: str) -> object | None:
         """An idle ``PyTessBaseAPI`` for ``lang``, made when none is idle (the models load then);
@@ -356,10 +358,9 @@ class TesseractEngine:
                 self._broken.add(lang)
             return None
 
-    def _read_api(self, api: object, image: Image.Image, page_number: int) -> list[Word]:
-        img = image if image.mode in ("L", "RGB", "1") else image.convert("RGB")
+    def _read_api(self, api: object, img: Image.Image, page_number: int) -> list[Word]:
         api.SetPageSegMode(self._psm(img))  # type: ignore[attr-defined]
-        api.SetVariable("user_defined_dpi", str(_dpi(image) or 0))  # type: ignore[attr-defined]
+        api.SetVariable("user_defined_dpi", str(_dpi(img) or 0))  # type: ignore[attr-defined]
         api.SetImage(img)  # type: ignore[attr-defined]
         try:
             ok = api.Recognize(int(self.settings.ocr_timeout_s * 1000))  # type: ignore[attr-defined]
@@ -372,17 +373,16 @@ class TesseractEngine:
                             stage="ocr")
         return parse_tsv(_TSV_HEADER + (tsv or ""), img.size)
 
-    def _read_cli(self, image: Image.Image, lang: str, page_number: int) -> list[Word]:
-        img = image if image.mode in ("L", "RGB", "1") else image.convert("RGB")
+    def _read_cli(self, img: Image.Image, lang: str, page_number: int) -> list[Word]:
         ext = {"1": "pbm", "L": "pgm"}.get(img.mode, "ppm")
-        original = image.info.get("docai_source_path")  # an untouched page's own file
+        original = img.info.get("docai_source_path")  # an untouched page's own file
         with tempfile.TemporaryDirectory(prefix="docai-ocr-") as tmp:
             src = Path(original) if original else Path(tmp) / f"page.{ext}"
             if not original:
                 img.save(src)
             cmd = [self.binary, str(src), "stdout", "-l", lang,
                    "--psm", str(self._psm(img))]
-            dpi = _dpi(image)
+            dpi = _dpi(img)
             if dpi:
                 cmd += ["--dpi", str(dpi)]
             if self.tessdata_dir:
