@@ -210,15 +210,12 @@ def default_cache_dir() -> Path:
     return eval_cache_dir()
 
 
-_READING = ("extractors.preflight", "extractors.pages", "schemas.document")
-"""Modules whose code changes what is read from a file (layout is rebuilt on every load)."""
-
-
 class DocumentCache:
     """Loaded documents, cached as gzip'd JSON per file sha256 (``cache_dir/qa-docs``).
 
-    The key holds the settings that change reading, the OCR engine's version and the source code
-    of the reading modules, so a code change is a miss, never a stale hit. On a miss the file is
+    The key holds the settings that change reading, the OCR engine's version and the reading
+    code (:func:`extractors.eval_run.code_fingerprint`, as ``docai eval``'s document cache), so a
+    code change is a miss, never a stale hit. On a miss the file is
     loaded through ``Pipeline.load`` with the OCR engine wrapped in the page cache that
     ``docai eval`` shares (:class:`extractors.eval_run.CachingOcr`), so a miss after a change to
     page reading rarely runs Tesseract again. The layout (lines, blocks) is rebuilt on every load.
@@ -253,13 +250,14 @@ class DocumentCache:
         if self._salt is None:
             import importlib
 
-            from extractors.eval_run import _engine_version, _source_digest, read_settings_hash
+            from extractors.eval_run import _engine_version, code_fingerprint, read_settings_hash
 
+            # the reading code as ``docai eval`` fingerprints it: every module that runs before
+            # the words are out (``auto`` reads with the rapid and tesseract modules, not its own)
             ocr = self.pipeline.ocr
-            mods = [importlib.import_module(m) for m in _READING]
             ocr_mod = importlib.import_module(type(ocr).__module__)
             self._salt = "|".join([_engine_version(ocr), read_settings_hash(self.settings),
-                                   _source_digest([*mods, ocr_mod])])
+                                   code_fingerprint(pages=False, extra=[ocr_mod])])
         return hashlib.sha256(f"qa|{self._salt}|{sha}".encode()).hexdigest()
 
     def get(self, path: str | Path) -> Document:

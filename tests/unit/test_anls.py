@@ -95,3 +95,26 @@ def test_repeated_questions_are_counted_beside_the_headline():
     report = qa_eval.QAReport(dataset="d", rows=rows, repeated=rep)
     assert report.to_dict()["repeated"]["distinct"] == 3
     assert "repeated" not in qa_eval.QAReport(dataset="d").to_dict()
+
+
+def test_ask_eval_document_cache_key_follows_all_reading_code(monkeypatch, tmp_path):
+    """``docai ask-eval``'s document cache is keyed like ``docai eval``'s: a change to any reading
+    module (``auto`` reads with the rapid and tesseract modules, not its own) is a miss."""
+    from extractors import eval_run
+    from extractors.settings import Settings
+
+    class Ocr:
+        name = "fake"
+
+        def version(self) -> str:
+            return "fake 1"
+
+    class Pipe:
+        ocr = Ocr()
+
+    def key(fingerprint: str) -> str:
+        monkeypatch.setattr(eval_run, "code_fingerprint", lambda **_: fingerprint)
+        return qa_eval.DocumentCache(Settings(), tmp_path, pipeline=Pipe())._key("0" * 64)
+
+    assert key("a") == key("a")
+    assert key("a") != key("b")

@@ -189,6 +189,19 @@ def test_gaps_split_a_date_from_its_time_but_not_an_amounts_decimals() -> None:
     assert [w for w, _, _ in words] == ["02/02/2017", "7:31PM", "RM29.30"]
 
 
+def test_a_whole_date_is_not_cut_where_its_digits_step_unevenly() -> None:
+    # "15/03/2018" with a long step inside the year, as the recogniser gives it
+    for text, gaps, expected in [
+        ("Date: 15/03/2018", {14: 7.0}, ["Date:", "15/03/2018"]),
+        ("Date: 03/01/18", {10: 7.0}, ["Date:", "03/01/18"]),
+        # a date glued to its time is still cut from it ("1813" is no year)
+        ("18-11-1813:58", {8: 8.0}, ["18-11-18", "13:58"]),
+    ]:
+        words = line_words([(90, 50), (500, 50), (500, 70), (90, 70)], text, 0.9,
+                           _cells(text, gaps), gap_factor=1.5)
+        assert [w for w, _, _ in words] == expected, text
+
+
 def _inked(text: str, centers: list[float], widths: dict[int, float] | None = None) -> object:
     """A white page with one black block per character (17 px wide unless ``widths`` says
     otherwise) centred on ``centers``, rows 15-35."""
