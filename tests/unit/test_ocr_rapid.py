@@ -236,6 +236,24 @@ def test_a_dropped_space_is_restored_from_the_ink_gap() -> None:
     assert [w for w, _, _ in words] == ["SANYUSHOP"]
 
 
+def test_a_mark_read_in_a_blank_word_gap_is_the_space() -> None:
+    text, line = "EAGLE.ENTERPRISE", [(0, 10), (400, 10), (400, 40), (0, 40)]
+    # even 20 px pitch, a 20 px word gap where the recogniser put the full stop
+    centers = [12 + 20 * i + (20 if i > 5 else 0) for i in range(len(text))]
+    letters = [c for i, c in enumerate(centers) if i != 5]
+    page = _inked(text.replace(".", ""), letters, dict.fromkeys(range(len(letters)), 13.0))
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5, page=page, ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["EAGLE", "ENTERPRISE"]
+    # a printed dot (ink at its place) stays, and so does a comma in a blank gap
+    page[30:35, centers[5] - 2:centers[5] + 3] = 0
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5, page=page, ink_gap=0.2)
+    assert "EAGLE.ENTERPRISE" in "".join(w for w, _, _ in words)
+    page = _inked(text.replace(".", ""), letters, dict.fromkeys(range(len(letters)), 13.0))
+    words = line_words(line, text.replace(".", ","), 0.9, _boxes(centers), gap_factor=1.5, page=page,
+                       ink_gap=0.2)
+    assert "," in "".join(w for w, _, _ in words)
+
+
 def test_a_word_gap_in_small_print_splits_even_where_the_recogniser_steps_evenly() -> None:
     # small print: a 16 px pitch, 14 px glyphs; the recogniser's columns put every character 16 px
     # apart, but the ink after "UNIHAKKA" sits 6 px further right (an 8 px blank, 2 px elsewhere),
