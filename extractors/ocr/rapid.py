@@ -37,8 +37,8 @@ from schemas.document import Word
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["GAP_FACTOR", "INK_GAP", "MAX_SIDE_LEN", "STEP_INK", "STRONG_GAP", "UNCLIP_RATIO", "RapidOcrEngine", "line_words",
-           "result_words"]
+__all__ = ["GAP_FACTOR", "HEIGHT_SCALE", "INK_GAP", "MAX_SIDE_LEN", "PHANTOM_WINDOW", "STEP_INK", "STRONG_GAP",
+           "UNCLIP_RATIO", "RapidOcrEngine", "line_words", "result_words"]
 
 PACKAGE = "rapidocr_onnxruntime"
 INSTALL_HINT = ('RapidOCR is not installed; install it with `pip install -e ".[ocr-rapid]"` '
@@ -110,12 +110,12 @@ below). Growing the 1.6 boxes sideways only, by 0.3 or 0.6 of their height, gave
 78.9 %. The space-restoring thresholds below were chosen at 1.6."""
 
 HEIGHT_SCALE = (1 + 1.6) / (1 + UNCLIP_RATIO)
-"""The detector grows a long line's box by the ratio times the text's core height in all
-(DBNet's unclip: the area times the ratio over the perimeter, on each side): a box of 1 + ratio
-core heights. Line boxes are brought back to the height they have at the default 1.6, around
-their middle, before words are cut from them: the longer ends are what :data:`UNCLIP_RATIO` is
-for, while a taller box would report word boxes twice the ink's height and take the ink of the
-lines above and below into the space-restoring gaps."""
+"""DBNet's unclip moves each side of the text's core region out by its area times the ratio over
+its perimeter, about half the ratio times the core height for a long line, so the box is about
+1 + ratio core heights tall. Line boxes are brought back to the height they have at the default
+1.6, around their middle, before words are cut from them: the longer ends are what
+:data:`UNCLIP_RATIO` is for, while the taller box would report word boxes twice the ink's height
+and take the ink of the lines above and below into the space-restoring gaps."""
 
 MAX_SIDE_LEN = 2000
 """Pages whose longer side exceeds this many pixels are shrunk before detection (the library's
@@ -181,6 +181,7 @@ def _scale_height(box: Any, factor: float) -> list[tuple[float, float]]:
     [(0.0, 10.0), (100.0, 10.0), (100.0, 30.0), (0.0, 30.0)]
     """
     (ax, ay), (bx, by), (cx, cy), (dx, dy) = ((float(p[0]), float(p[1])) for p in box)
+
     def towards(px: float, py: float, qx: float, qy: float) -> tuple[float, float]:
         mx, my = (px + qx) / 2, (py + qy) / 2
         return mx + (px - mx) * factor, my + (py - my) * factor
@@ -228,7 +229,8 @@ def _gap_breaks(text: str, centers: list[float], factor: float) -> set[int]:
     median = sorted(d for _, d in steps)[len(steps) // 2]
     if median <= 0:
         return set()
-    keep = {i for rx in (_DECIMALS, _DATE) for m in rx.finditer(text) for i in range(m.start() + 1, m.end())}
+    keep = {i for rx in (_DECIMALS, _DATE) for m in rx.finditer(text)
+            for i in range(m.start() + 1, m.end())}
     return {i for i, d in steps if d > factor * median and i not in keep}
 
 
