@@ -37,7 +37,7 @@ from schemas.document import Word
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["GAP_FACTOR", "HEIGHT_SCALE", "INK_GAP", "MAX_SIDE_LEN", "PHANTOM_WINDOW", "STEP_INK", "STRONG_GAP",
+__all__ = ["GAP_FACTOR", "INK_GAP", "MAX_SIDE_LEN", "PHANTOM_WINDOW", "STEP_INK", "STRONG_GAP",
            "UNCLIP_RATIO", "RapidOcrEngine", "line_words", "result_words"]
 
 PACKAGE = "rapidocr_onnxruntime"
@@ -96,26 +96,16 @@ a gap. Letter pairs of the name and address lines of the first 200 sroie_train r
 step test splits: 126 spaced in the labels, 15 not; the veto keeps the 126 and 2 of the 15
 (0.0: 126 and 8; 0.05: 126 and 4)."""
 
-UNCLIP_RATIO = 2.3
-"""How far the detector's line boxes are grown around the text it finds (the library's default is
-1.6). At 1.6 a line's last character is often left out of its box when it is small and stands a
-little apart, which on receipts is the comma or full stop that ends an address line
-("KAWASAN PERINDUSTRIAN BALAKONG ,"). On 50 sroie_train receipts (their transcribed lines as the
-reference, each matched to the read line that overlaps it most), line-final punctuation was read in
-224 of 321 lines at 1.6, 239 at 1.8, 244 at 2.0 and 247 at 2.3. ``docai eval`` on all 200
-sroie_train receipts, fields exact: 78.3 % at 1.6 (as it was, cutting dates: below), and with
-dates kept whole 80.5 % at 2.0, 81.5 % at 2.3, 80.8 % at 2.6,
-76.8 % at 3.0 (addresses 38 / 46.5 / 52 / 48.5 / 43 %; larger boxes take in the lines above and
-below). Growing the 1.6 boxes sideways only, by 0.3 or 0.6 of their height, gave 80.0 % and
-78.9 %. The space-restoring thresholds below were chosen at 1.6."""
-
-HEIGHT_SCALE = (1 + 1.6) / (1 + UNCLIP_RATIO)
-"""DBNet's unclip moves each side of the text's core region out by its area times the ratio over
-its perimeter, about half the ratio times the core height for a long line, so the box is about
-1 + ratio core heights tall. Line boxes are brought back to the height they have at the default
-1.6, around their middle, before words are cut from them: the longer ends are what
-:data:`UNCLIP_RATIO` is for, while the taller box would report word boxes twice the ink's height
-and take the ink of the lines above and below into the space-restoring gaps."""
+UNCLIP_RATIO = 1.6
+"""How far the detector's line boxes are grown around the text it finds (the library's default).
+Larger boxes take in the small comma or full stop that often ends a receipt's address line
+(`KAWASAN PERINDUSTRIAN BALAKONG ,`), but the taller crops cost the recogniser letters elsewhere.
+``docai eval`` on the 200 sroie_train receipts (fields exact; names, addresses): 1.6 78.4 %
+(83 / 38 %); 2.0 80.5 %; 2.3 81.9 % (83.5 / 52.5 %, with the boxes brought back to their 1.6
+height before words were cut); 2.6 80.8 %; 3.0 76.8 %; 2.3 for the detector but 1.6-high crops for
+the recogniser 80.3 % (45 % addresses). On the SROIE dev receipts 2.3 took addresses 38 → 47 %
+but names 83 → 82 % (name ANLS 0.922 → 0.912), and on the first ten (``tests/integration/
+test_accuracy_regression.py``) names 0.7 → 0.6, so the default stays."""
 
 MAX_SIDE_LEN = 2000
 """Pages whose longer side exceeds this many pixels are shrunk before detection (the library's
@@ -172,24 +162,6 @@ def _bounds(points: Any) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _scale_height(box: Any, factor: float) -> list[tuple[float, float]]:
-    """A line's quadrilateral (top-left, top-right, bottom-right, bottom-left) scaled by
-    ``factor`` across the line, around its middle: each end's top and bottom corner move towards
-    (or away from) their midpoint; its length is kept.
-
-    >>> _scale_height([(0, 0), (100, 0), (100, 40), (0, 40)], 0.5)
-    [(0.0, 10.0), (100.0, 10.0), (100.0, 30.0), (0.0, 30.0)]
-    """
-    (ax, ay), (bx, by), (cx, cy), (dx, dy) = ((float(p[0]), float(p[1])) for p in box)
-
-    def towards(px: float, py: float, qx: float, qy: float) -> tuple[float, float]:
-        mx, my = (px + qx) / 2, (py + qy) / 2
-        return mx + (px - mx) * factor, my + (py - my) * factor
-
-    return [towards(ax, ay, dx, dy), towards(bx, by, cx, cy), towards(cx, cy, bx, by),
-            towards(dx, dy, ax, ay)]
-
-
 def _spans(text: str, breaks: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, int]]:
     """``(start, end)`` character offsets of the words of ``text``: split at whitespace and
     before each index in ``breaks``."""
@@ -218,8 +190,8 @@ def _gap_breaks(text: str, centers: list[float], factor: float) -> set[int]:
     the gap. A step between two adjacent characters longer than ``factor`` times the line's median
     step is a break, except inside the decimals of an amount ("29.30": a narrow point makes
     uneven steps there) and inside a whole date (its digits step unevenly around the separators:
-    "15/03/2018" was cut to "15/03/20 18"; on sroie_train at :data:`UNCLIP_RATIO` 2.0 keeping
-    dates whole took the dates right from 95.5 to 97.5 %)."""
+    "15/03/2018" was cut to "15/03/20 18": on sroie_train dates 97 → 97.5 %, with boxes grown
+    to 2.0 95.5 → 97.5 %)."""
     if factor <= 0:
         return set()
     steps = [(i + 1, centers[i + 1] - centers[i]) for i in range(len(text) - 1)
@@ -314,10 +286,10 @@ def _ink_breaks(text: str, centers: list[float], crop: Any, factor: float,
 PHANTOM_WINDOW = 0.1
 """A full stop, underscore or middle dot between two letters is read off the page only when some
 ink lies within this fraction of the text height on either side of its place; in a blank word gap
-it is the recogniser's invention (more often in the taller crops of :data:`UNCLIP_RATIO`:
-"FY EAGLE.ENTERPRISE", "IKANO HANDEL_SDN BHD") and becomes the space. Not commas: one printed
-between words ("1851-B,JALAN") sits in the gap's lower corner, and on sroie_train the test took
-one real comma and no phantom one; without commas it changes no sroie_train field."""
+it is the recogniser's invention ("FY EAGLE.ENTERPRISE", "IKANO HANDEL_SDN BHD", read from taller
+crops than :data:`UNCLIP_RATIO` gives) and becomes the space. Not commas: one printed between words
+("1851-B,JALAN") sits in the gap's lower corner. At the default boxes it changes no field of
+sroie_train or the SROIE dev set; it guards against the invention, it does not move the numbers."""
 _MARKS = frozenset("._·")
 
 
@@ -490,24 +462,20 @@ class RapidOcrEngine:
                             f"{page_number}", reason="ocr_timeout", stage="ocr")
         import numpy as np
 
-        return result_words(result, img.size, page=np.asarray(img.convert("L"), dtype=np.uint8),
-                            height_scale=HEIGHT_SCALE)
+        return result_words(result, img.size, page=np.asarray(img.convert("L"), dtype=np.uint8))
 
 
 def result_words(result: Any, size: tuple[int, int], *, gap_factor: float = GAP_FACTOR,
-                 page: Any = None, ink_gap: float = INK_GAP, height_scale: float = 1.0) -> list[Word]:
+                 page: Any = None, ink_gap: float = INK_GAP) -> list[Word]:
     """Words of a ``RapidOCR`` result (lines with ``return_word_box`` details) on a page of
     ``size`` pixels; each word's text NFKC-normalised (the recogniser's dictionary is Chinese
-    and English: it writes fullwidth brackets and colons, ``（`` for ``(``). Each line box is
-    first scaled by ``height_scale`` across the line (:data:`HEIGHT_SCALE`)."""
+    and English: it writes fullwidth brackets and colons, ``（`` for ``(``)."""
     import unicodedata
 
     width, height = size
     words: list[Word] = []
     for item in result or []:
         box, text, score = item[0], str(item[1]), float(item[2])
-        if height_scale != 1.0 and len(box) == 4:
-            box = _scale_height(box, height_scale)
         char_boxes = item[3] if len(item) > 3 else None
         char_confs = item[5] if len(item) > 5 else None
         for word, bbox, conf in line_words(box, text, score, char_boxes, char_confs,
