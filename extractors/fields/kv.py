@@ -844,12 +844,24 @@ def link_candidates(ents: list[Entity], keys: list[int], rel: _Rel | None = None
     return out
 
 
+def _placement(ents: list[Entity], cands: list[tuple[int, int, float]]
+               ) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """For each candidate ``(key, value)``: the two's vertical overlap, whether they share a row
+    (overlap ≥ 0.5) and whether the value stands below the key (not on its row)."""
+    vov = [_vov(ents[k].y0, ents[k].y1, ents[v].y0, ents[v].y1) for k, v, _ in cands]
+    same_row = np.asarray([x >= 0.5 for x in vov], dtype=bool)
+    below = np.asarray([ents[v].y0 >= ents[k].y1 - 0.3 * ents[k].h for k, v, _ in cands],
+                       dtype=bool) & ~same_row
+    return vov, same_row, below
+
+
 def _between_counts(ents: list[Entity], cands: list[tuple[int, int, float]],
-                    boxes: tuple[np.ndarray, ...], pk: np.ndarray, pv: np.ndarray
-                    ) -> tuple[list[int], list[int], list[int]]:
+                    boxes: tuple[np.ndarray, ...], pk: np.ndarray, pv: np.ndarray,
+                    same_row: np.ndarray, below: np.ndarray) -> tuple[list[int], list[int], list[int]]:
     """For each candidate ``(key, value)``: how many other entities stand between the two (on
-    their row when they share one, in the value's column when the value is below), and how many
-    of those read as keys / values. All candidates at once, as a candidates × entities mask."""
+    their row when they share one, in the value's column when the value is below: ``same_row``
+    and ``below`` from :func:`_placement`), and how many of those read as keys / values. All
+    candidates at once, as a candidates × entities mask."""
     if not cands:
         return [], [], []
     ex0, ey0, ex1, ey1 = boxes
@@ -858,16 +870,12 @@ def _between_counts(ents: list[Entity], cands: list[tuple[int, int, float]],
     kx0, ky0, kx1, ky1 = (a[ks][:, None] for a in boxes)
     vx0, vy0, vx1, vy1 = (a[vs][:, None] for a in boxes)
     h = np.asarray([e.h for e in ents])[ks][:, None]
-    vov = np.maximum(0.0, np.minimum(ky1, vy1) - np.maximum(ky0, vy0)) / \
-        np.maximum(1.0, np.minimum(ky1 - ky0, vy1 - vy0))
-    same_row = vov >= 0.5
-    below = (vy0 >= ky1 - 0.3 * h) & ~same_row
     inter = np.minimum(ky1, ey1[None, :]) - np.maximum(ky0, ey0[None, :])
     short = np.maximum(1.0, np.minimum(ky1 - ky0, (ey1 - ey0)[None, :]))
     on_row = (np.maximum(0.0, inter) / short >= 0.5) & (kx1 <= ex0[None, :] + 2) & (ex1[None, :] <= vx0 + 2)
     in_column = (ey0[None, :] >= ky1 - 0.3 * h) & (ey1[None, :] <= vy0 + 0.3 * h) & \
         (np.minimum(ex1[None, :], vx1) - np.maximum(ex0[None, :], vx0) > 0)
-    mask = (same_row & on_row) | (below & in_column)
+    mask = (same_row[:, None] & on_row) | (below[:, None] & in_column)
     rows = np.arange(len(cands))
     mask[rows, ks] = False
     mask[rows, vs] = False
@@ -896,15 +904,15 @@ def link_features(ents: list[Entity], cands: list[tuple[int, int, float]], W: fl
     sorted_v = {v: sorted(x for x, _ in dk) for v, dk in by_v.items()}
     digits = [_ratio(e.text, str.isdigit) for e in ents]
     upper = [_upper_ratio(e.text) for e in ents]
-    between, keys_between, vals_between = _between_counts(ents, cands, (ex0, ey0, ex1, ey1), pk, pv)
+    vovs, rows_shared, belows = _placement(ents, cands)
+    between, keys_between, vals_between = _between_counts(ents, cands, (ex0, ey0, ex1, ey1), pk, pv,
+                                                          rows_shared, belows)
     rows = []
     for i, (k, v, d) in enumerate(cands):
         ke, ve = ents[k], ents[v]
         h = ke.h
-        vov = _vov(ke.y0, ke.y1, ve.y0, ve.y1)
+        vov, same_row, below = vovs[i], bool(rows_shared[i]), bool(belows[i])
         hov = max(0.0, min(ke.x1, ve.x1) - max(ke.x0, ve.x0)) / max(1.0, min(ke.x1 - ke.x0, ve.x1 - ve.x0))
-        same_row = vov >= 0.5
-        below = ve.y0 >= ke.y1 - 0.3 * h and not same_row
         rk = sorted_k[k].index(d)
         rv = sorted_v[v].index(d)
         closer_key = sum(1 for x, kk in by_v[v] if x < d and ents[kk].probs[_K] > ke.probs[_K] * 0.5)

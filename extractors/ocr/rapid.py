@@ -228,27 +228,36 @@ def _may_space(a: str, b: str) -> bool:
     return b.isdigit() and (a.isalpha() or a in _SPACED_AFTER and a != ".")
 
 
-def _ink_breaks(text: str, centers: list[float], crop: Any, factor: float,
-                step_breaks: set[int] | frozenset[int] = frozenset()) -> set[int]:
-    """Indices between two characters (:func:`_may_space`) where the ink leaves a word-sized gap
-    (see :data:`INK_GAP`).
-
-    ``crop`` is the line's greyscale pixels (a 2-D uint8 array, its left edge at x = 0 of
-    ``centers``). ``step_breaks`` (:func:`_gap_breaks`) are kept, except between two letters
-    whose blank gap is not :data:`STEP_INK` wider than the line's median: returned are the breaks
-    the ink confirms or finds."""
+def _ink_band(crop: Any) -> Any:
+    """The ink of a line's greyscale pixels (a 2-D uint8 array; Otsu's threshold), cut to the rows
+    that carry ink (a boolean array as wide as ``crop``, as tall as the text), or ``None`` when
+    the crop is too small or blank."""
     import numpy as np
 
     from extractors.ocr.preprocess import otsu_threshold
 
-    if factor <= 0 or crop is None or crop.size == 0 or crop.shape[1] < 8:
-        return set(step_breaks)
+    if crop is None or crop.size == 0 or crop.shape[1] < 8:
+        return None
     ink = crop < otsu_threshold(crop)
     rows = np.flatnonzero(ink.sum(axis=1) > 0.01 * ink.shape[1])
-    if rows.size == 0:
+    return ink[rows[0]:rows[-1] + 1] if rows.size else None
+
+
+def _ink_breaks(text: str, centers: list[float], band: Any, factor: float,
+                step_breaks: set[int] | frozenset[int] = frozenset()) -> set[int]:
+    """Indices between two characters (:func:`_may_space`) where the ink leaves a word-sized gap
+    (see :data:`INK_GAP`).
+
+    ``band`` is the line's ink (:func:`_ink_band`, its left edge at x = 0 of ``centers``).
+    ``step_breaks`` (:func:`_gap_breaks`) are kept, except between two letters whose blank gap is
+    not :data:`STEP_INK` wider than the line's median: returned are the breaks the ink confirms or
+    finds."""
+    import numpy as np
+
+    if factor <= 0 or band is None:
         return set(step_breaks)
-    height = rows[-1] - rows[0] + 1
-    blank = ~ink[rows[0]:rows[-1] + 1].any(axis=0)
+    height = band.shape[0]
+    blank = ~band.any(axis=0)
     chars = [i for i, ch in enumerate(text) if not ch.isspace()]
     # every pair of neighbouring characters (also across a space): its widest blank run and the
     # recogniser's step; the line's medians are taken over all of them
@@ -293,29 +302,20 @@ sroie_train or the SROIE dev set; it guards against the invention, it does not m
 _MARKS = frozenset("._·")
 
 
-def _phantom_marks(text: str, centers: list[float], crop: Any) -> set[int]:
+def _phantom_marks(text: str, centers: list[float], band: Any) -> set[int]:
     """Indices of marks (:data:`_MARKS`) between two letters with no ink around their place
-    (:data:`PHANTOM_WINDOW`); ``crop`` and ``centers`` as in :func:`_ink_breaks`."""
-    import numpy as np
-
-    from extractors.ocr.preprocess import otsu_threshold
-
-    cand = [i for i in range(1, len(text) - 1)
-            if text[i] in _MARKS and text[i - 1].isalpha() and text[i + 1].isalpha()]
-    if not cand or crop is None or crop.size == 0 or crop.shape[1] < 8:
+    (:data:`PHANTOM_WINDOW`); ``band`` and ``centers`` as in :func:`_ink_breaks`."""
+    if band is None:
         return set()
-    ink = crop < otsu_threshold(crop)
-    rows = np.flatnonzero(ink.sum(axis=1) > 0.01 * ink.shape[1])
-    if rows.size == 0:
-        return set()
-    half = max(1, int(PHANTOM_WINDOW * (rows[-1] - rows[0] + 1)))
-    cols = ink[rows[0]:rows[-1] + 1].any(axis=0)
+    half = max(1, int(PHANTOM_WINDOW * band.shape[0]))
+    cols = band.any(axis=0)
     out = set()
-    for i in cand:
-        c = int(round(centers[i]))
-        lo, hi = max(0, c - half), min(cols.size, c + half + 1)
-        if lo < hi and not cols[lo:hi].any():
-            out.add(i)
+    for i in range(1, len(text) - 1):
+        if text[i] in _MARKS and text[i - 1].isalpha() and text[i + 1].isalpha():
+            c = int(round(centers[i]))
+            lo, hi = max(0, c - half), min(cols.size, c + half + 1)
+            if lo < hi and not cols[lo:hi].any():
+                out.add(i)
     return out
 
 
@@ -362,8 +362,10 @@ def line_words(box: Any, text: str, score: float, char_boxes: Any = None,
             if page is not None and ink_gap > 0 and _level(box):
                 top, left = max(0, int(y0)), max(0, int(x0))
                 crop = page[top:max(top, int(y1) + 1), left:max(left, int(x1) + 1)]
-                breaks = _ink_breaks(text, [c - left for c in centers], crop, ink_gap, breaks)
-                ghosts = _phantom_marks(text, [c - left for c in centers], crop)
+                band = _ink_band(crop)
+                shifted = [c - left for c in centers]
+                breaks = _ink_breaks(text, shifted, band, ink_gap, breaks)
+                ghosts = _phantom_marks(text, shifted, band)
                 if ghosts:  # a mark read where the page is blank: the word gap it sits in
                     text = "".join(" " if i in ghosts else ch for i, ch in enumerate(text))
     for start, end in _spans(text, breaks):

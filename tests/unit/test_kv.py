@@ -221,7 +221,7 @@ def test_between_counts_are_the_entities_between_key_and_value() -> None:
     boxes = tuple(np.asarray([getattr(e, a) for e in ents]) for a in ("x0", "y0", "x1", "y1"))
     pk = np.asarray([e.probs[kv._K] for e in ents])
     pv = np.asarray([e.probs[kv._V] for e in ents])
-    got = kv._between_counts(ents, cands, boxes, pk, pv)
+    got = kv._between_counts(ents, cands, boxes, pk, pv, *kv._placement(ents, cands)[1:])
 
     def between(k: int, v: int) -> list[int]:
         ke, ve = ents[k], ents[v]
@@ -245,7 +245,7 @@ def test_between_counts_are_the_entities_between_key_and_value() -> None:
     assert got[0] == [len(w) for w in want]
     assert got[1] == [sum(pk[j] >= 0.5 for j in w) for w in want]
     assert got[2] == [sum(pv[j] >= 0.5 for j in w) for w in want]
-    assert kv._between_counts(ents, [], boxes, pk, pv) == ([], [], [])
+    assert kv._between_counts(ents, [], boxes, pk, pv, *kv._placement(ents, [])[1:]) == ([], [], [])
 
 
 def test_cleaning_keeps_text_and_drops_rule_residue() -> None:
