@@ -143,8 +143,48 @@ def _model(max_side_len: int) -> Any:
                     intra_op_num_threads=1, inter_op_num_threads=1,
                     max_side_len=max_side_len, print_verbose=False,
                 )
+                model.text_cls = PageVote(model.text_cls)
                 _MODELS[key] = model
     return model
+
+
+class PageVote:
+    """RapidOCR's line-orientation classifier, turning lines only as the page votes.
+
+    The library turns every line crop its classifier reads as upside down (score over its
+    ``cls_thresh``, 0.9) on its own. Pages reach the recogniser upright (the pipeline turns them
+    with Tesseract's orientation detection first), so a lone line read as upside down is nearly
+    always a misreading, and the turned crop reads as garbage: on an upright page the name line
+    ``KING'S CONFECTIONERY S/B`` came back as an address fragment. Here the classifier still reads
+    every line, but the lines it reads as upside down are turned only when they are most of the
+    page's lines (a page the orientation step left upside down). ``docai eval`` against the
+    library's per-line turning: sroie 78.25 → 79.25 % of fields exact (4 fields gained: a name,
+    an address, a total, a date; none lost), sroie_train 78.4 → 78.6 % (a name and a total
+    gained, none lost); 1 to 3 lines of 60 to 80 were being turned on 63 of sroie_train's 200
+    receipts.
+
+    It wraps the library's classifier object (``RapidOCR.text_cls``) and keeps its call's
+    signature: crops in; crops, ``[label, score]`` per crop and seconds out.
+    """
+
+    def __init__(self, classifier: Any) -> None:
+        import copy
+
+        self.classifier = classifier
+        self.threshold = float(classifier.cls_thresh)
+        self._reader = copy.copy(classifier)  # the same ONNX session, never turning a crop
+        self._reader.cls_thresh = float("inf")
+
+    def __call__(self, crops: Any) -> tuple[list[Any], list[list[Any]], float]:
+        import cv2
+
+        crops, labels, seconds = self._reader(crops)
+        flipped = [i for i, (label, score) in enumerate(labels)
+                   if "180" in str(label) and float(score) > self.threshold]
+        if 2 * len(flipped) > len(labels):
+            for i in flipped:
+                crops[i] = cv2.rotate(crops[i], cv2.ROTATE_180)
+        return crops, labels, seconds
 
 
 def _package_version() -> str:

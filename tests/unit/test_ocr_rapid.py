@@ -404,3 +404,54 @@ def test_auto_engine_falls_back_to_tesseract_without_rapidocr(monkeypatch: pytes
     assert isinstance(engine.engine_for(Image.new("L", (500, 2000))), TesseractEngine)
     if shutil.which("tesseract"):
         assert "unavailable" in engine.version()
+
+
+class _LineClassifier:
+    """Stands in for RapidOCR's classifier: reads each crop's orientation from ``labels`` and,
+    like the library, turns the crops it reads as upside down above ``cls_thresh``."""
+
+    def __init__(self, labels: list[tuple[str, float]]) -> None:
+        self.labels = labels
+        self.cls_thresh = 0.9
+
+    def __call__(self, crops: list[np.ndarray]) -> tuple[list[np.ndarray], list[list[object]], float]:
+        out = [np.rot90(c, 2) if "180" in lab and s > self.cls_thresh else c.copy()
+               for c, (lab, s) in zip(crops, self.labels, strict=True)]
+        return out, [[lab, s] for lab, s in self.labels], 0.01
+
+
+def _crops(n: int) -> list[np.ndarray]:
+    return [np.arange(12, dtype=np.uint8).reshape(3, 4) + 20 * i for i in range(n)]
+
+
+def test_a_lone_line_read_as_upside_down_is_not_turned() -> None:
+    from extractors.ocr.rapid import PageVote
+
+    labels = [("0", 0.99), ("180", 0.97), ("0", 0.95), ("180", 0.6)]
+    crops = _crops(4)
+    got, read, _ = PageVote(_LineClassifier(labels))(crops)
+    assert all(np.array_equal(g, c) for g, c in zip(got, crops, strict=True))
+    assert read == [["0", 0.99], ["180", 0.97], ["0", 0.95], ["180", 0.6]]  # what it read is kept
+
+
+def test_lines_of_a_page_that_reads_upside_down_are_turned() -> None:
+    from extractors.ocr.rapid import PageVote
+
+    labels = [("180", 0.99), ("180", 0.97), ("0", 0.95), ("180", 0.6), ("180", 0.92)]
+    crops = _crops(5)
+    got, _, _ = PageVote(_LineClassifier(labels))(crops)
+    for i in (0, 1, 4):
+        assert np.array_equal(got[i], crops[i][::-1, ::-1])
+    assert np.array_equal(got[2], crops[2]) and np.array_equal(got[3], crops[3])  # 0.6: unsure
+
+
+@needs_rapid
+@pytest.mark.usefixtures("rapid_ok")
+def test_an_upside_down_page_is_read_upright_line_by_line(tmp_path: Path) -> None:
+    from PIL import Image
+
+    lines = [(150, 200, "INVOICE  INV-2041"), (150, 500, "Bill to  Acme Trading Ltd"),
+             (150, 900, "Total"), (1100, 900, "1234.56")]
+    page = Image.open(make_scan(tmp_path / "scan.png", lines)).rotate(180)
+    words = [w.text for w in RapidOcrEngine(Settings(ocr_engine="rapidocr")).ocr(page, page_number=1)]
+    assert {"INVOICE", "INV-2041", "Total", "1234.56", "Trading"} <= set(words), words
