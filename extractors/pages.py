@@ -158,7 +158,12 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
     from PIL import Image as PILImage
     from PIL import ImageOps
 
-    from extractors.ocr.preprocess import invert_dark_regions, text_line_height, upscale_factor
+    from extractors.ocr.preprocess import (
+        UPSCALE_KEY,
+        invert_dark_regions,
+        text_line_height,
+        upscale_factor,
+    )
 
     dpi_info = image.info.get("dpi")
     source = image.info.get(SOURCE_KEY)
@@ -192,6 +197,7 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
         if img.mode == "1":
             img = img.convert("L")
         img = img.resize((int(w * factor), int(h * factor)), PILImage.Resampling.LANCZOS)
+        img.info[UPSCALE_KEY] = factor
         dpi = dpi * factor if dpi else None
     if dpi:
         img.info["dpi"] = (dpi, dpi)
@@ -261,9 +267,13 @@ def _ocr_upright(img: Image.Image, ocr: OcrEngine, number: int, settings: Settin
     angle = detect(img)
     if not angle:
         return img, words, 0
+    from extractors.ocr.preprocess import UPSCALE_KEY
+
     rotated = img.rotate(angle, expand=True)
     rotated.info.pop(SOURCE_KEY, None)
     rotated.info["dpi"] = img.info.get("dpi")
+    if UPSCALE_KEY in img.info:
+        rotated.info[UPSCALE_KEY] = img.info[UPSCALE_KEY]
     words2 = call_ocr(ocr, rotated, number, settings)
     if len(words2) * _mean_conf(words2) > len(words) * _mean_conf(words):
         return rotated, words2, angle

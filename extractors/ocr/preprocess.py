@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["dark_regions", "ink_extent", "invert_dark_regions", "otsu_threshold", "text_line_height",
-           "upscale_factor"]
+__all__ = ["UPSCALE_KEY", "dark_regions", "ink_extent", "invert_dark_regions", "otsu_threshold",
+           "source_line_height", "text_line_height", "upscale_factor"]
 
 
 def otsu_threshold(grey: np.ndarray) -> int:
@@ -103,6 +103,18 @@ def text_line_height(image: Image.Image, *, strips: int = 4, min_height: int = 3
     if not runs:
         return None
     return float(np.median(runs)) * scale
+
+
+UPSCALE_KEY = "docai_upscale"
+"""``image.info`` key holding the factor a page was enlarged by before OCR
+(:func:`extractors.pages.prepare_for_ocr`)."""
+
+
+def source_line_height(image: Image.Image) -> float | None:
+    """:func:`text_line_height` of the page as it was scanned: measured on the image the OCR
+    engine gets and divided by the factor it was enlarged by (:data:`UPSCALE_KEY`)."""
+    height = text_line_height(image)
+    return height / float(image.info.get(UPSCALE_KEY) or 1.0) if height else None
 
 
 def upscale_factor(line_height: float | None, *, target: float, cap: float,

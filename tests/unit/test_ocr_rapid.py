@@ -455,3 +455,67 @@ def test_an_upside_down_page_is_read_upright_line_by_line(tmp_path: Path) -> Non
     page = Image.open(make_scan(tmp_path / "scan.png", lines)).rotate(180)
     words = [w.text for w in RapidOcrEngine(Settings(ocr_engine="rapidocr")).ocr(page, page_number=1)]
     assert {"INVOICE", "INV-2041", "Total", "1234.56", "Trading"} <= set(words), words
+
+
+def _page_of_lines(size: tuple[int, int], line_px: int) -> object:
+    """A page-shaped scan of text lines ``line_px`` high (dark bars; what counts is their height)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(img)
+    for y in range(size[1] // 10, size[1] * 9 // 10, 3 * line_px):
+        draw.rectangle((size[0] // 10, y, size[0] * 8 // 10, y + line_px - 1), fill=0)
+    return img
+
+
+def test_a_low_resolution_scan_is_read_by_rapidocr_and_a_fine_one_by_tesseract(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractors.ocr import auto
+    from extractors.ocr.tesseract import TesseractEngine
+    from extractors.pages import prepare_for_ocr
+
+    settings = Settings()
+    engine = auto.AutoOcrEngine(settings)
+    engine._rapid_ok = True
+    coarse, _ = prepare_for_ocr(_page_of_lines((762, 1000), 9), settings)  # FUNSD-like, ~90 DPI
+    fine, _ = prepare_for_ocr(_page_of_lines((1700, 2200), 20), settings)  # 200 DPI
+    assert coarse.size[0] > 762  # enlarged before OCR, yet judged by its lines as scanned
+    assert auto.low_resolution(coarse) and not auto.low_resolution(fine)
+    assert isinstance(engine.engine_for(coarse), RapidOcrEngine)
+    assert isinstance(engine.engine_for(fine), TesseractEngine)
+    # the same page scanned at twice the resolution: Tesseract
+    assert not auto.low_resolution(prepare_for_ocr(_page_of_lines((1524, 2000), 18), settings)[0])
+    engine._rapid_ok = False  # without RapidOCR every page goes to Tesseract
+    assert isinstance(engine.engine_for(coarse.copy()), TesseractEngine)
+
+
+def test_a_low_resolution_page_in_german_or_french_goes_back_to_tesseract(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractors.ocr import auto
+    from extractors.ocr.tesseract import TesseractEngine
+    from extractors.pages import prepare_for_ocr
+    from schemas.document import Word
+
+    def reads(text: str):  # type: ignore[no-untyped-def]
+        def ocr(self, img, page_number=1):  # type: ignore[no-untyped-def]
+            calls.append(self.name)
+            return [Word.from_pixels(t, (10 * i, 10, 10 * i + 8, 20), page_width=img.width,
+                                     page_height=img.height, confidence=0.9)
+                    for i, t in enumerate(text.split())]
+        return ocr
+
+    settings = Settings()
+    engine = auto.AutoOcrEngine(settings)
+    engine._rapid_ok = True
+    calls: list[str] = []
+    monkeypatch.setattr(TesseractEngine, "ocr", reads("Rechnung Nr. 7 Gesamtbetrag 1.234,56 €"))
+    monkeypatch.setattr(RapidOcrEngine, "ocr", reads("Rechnung Nr. 7 Datum Betrag MwSt Gesamtbetrag 1.234,56"))
+    page, _ = prepare_for_ocr(_page_of_lines((762, 1000), 9), settings)
+    words = engine.ocr(page)
+    assert calls == ["rapidocr", "tesseract"] and words[-1].text == "€"
+    assert isinstance(engine.engine_for(page), TesseractEngine)  # the page's engine is the reading kept
+    calls.clear()
+    monkeypatch.setattr(RapidOcrEngine, "ocr", reads("TO: R. Smith DATE: 12/05/89 SUBJECT: results"))
+    page, _ = prepare_for_ocr(_page_of_lines((762, 1000), 9), settings)
+    assert [w.text for w in engine.ocr(page)][0] == "TO:" and calls == ["rapidocr"]
+    assert isinstance(engine.engine_for(page), RapidOcrEngine)
