@@ -7,7 +7,8 @@ is a long strip). Chosen on sroie_train: with the per-document results of both e
 receipts), RapidOCR above 1.42 / 1.6 / 2.2 gave 63.5 / 63.8 / 60.5 % fields exact (all RapidOCR
 63.2 %, all Tesseract 59.0 %). A receipt laid on a scanner bed or photographed on a page-shaped
 frame is a receipt too: its ink is a narrow, tall block (:func:`receipt_shaped`); it is cut out,
-enlarged and read by RapidOCR (:data:`CROP_SCALE`). A page-shaped scan whose text lines were only
+enlarged and read by RapidOCR (:data:`CROP_SCALE`); so is a page whose file gives a resolution that
+makes it till-roll narrow, however short (:data:`RECEIPT_WIDTH_IN`). A page-shaped scan whose text lines were only
 a few pixels high as scanned (:data:`LOW_RES_LINE`: old faxes and forms at ~100 DPI) goes to
 RapidOCR as well, unless it turns out to be German or French (:data:`ACCENTED`). Without the
 optional package every page goes to Tesseract (logged once).
@@ -29,13 +30,19 @@ if TYPE_CHECKING:
 
     from schemas.document import Word
 
-__all__ = ["CROP_MARGIN", "CROP_SCALE", "LOW_RES_LINE", "NARROW_INK", "RECEIPT_RATIO", "AutoOcrEngine",
-           "low_resolution", "receipt_on_page", "receipt_shaped"]
+__all__ = ["CROP_MARGIN", "CROP_SCALE", "LOW_RES_LINE", "NARROW_INK", "RECEIPT_RATIO", "RECEIPT_WIDTH_IN",
+           "AutoOcrEngine", "low_resolution", "receipt_on_page", "receipt_shaped", "till_roll"]
 
 log = logging.getLogger("docai.ocr")
 
 RECEIPT_RATIO = 1.6
 """Pages with ``height > RECEIPT_RATIO * width`` are read by RapidOCR."""
+
+RECEIPT_WIDTH_IN = 3.5
+"""A page narrower than this many inches, by the resolution its file states, is till-roll paper (57
+to 80 mm) whatever its length, and is read by RapidOCR: a receipt with one item is nearly square
+(the demo's ``rcp_0003.png``, 3.2 inches wide, whose right-hand column of amounts Tesseract did
+not read at all). Pages whose file states no resolution are judged by their shape alone."""
 
 NARROW_INK = 0.5
 """A page whose ink lies within this fraction of its width, in a block taller than
@@ -86,9 +93,25 @@ def receipt_on_page(image: Image.Image) -> tuple[float, float, float, float] | N
     return ext if x1 - x0 < NARROW_INK and (y1 - y0) * h > RECEIPT_RATIO * (x1 - x0) * w else None
 
 
+def till_roll(image: Image.Image) -> bool:
+    """Whether the file gives a resolution that makes the page narrower than
+    :data:`RECEIPT_WIDTH_IN`.
+
+    >>> from PIL import Image
+    >>> page = Image.new("L", (760, 750), 255)
+    >>> till_roll(page)
+    False
+    >>> page.info["dpi"] = (241, 241); till_roll(page)
+    True
+    """
+    dpi = image.info.get("dpi")
+    return (isinstance(dpi, tuple) and bool(dpi[0]) and float(dpi[0]) > 0
+            and image.size[0] / float(dpi[0]) < RECEIPT_WIDTH_IN)
+
+
 def receipt_shaped(image: Image.Image) -> bool:
-    """Whether a page is a receipt: taller than :data:`RECEIPT_RATIO` times its width, or a
-    receipt lying on a page (:func:`receipt_on_page`).
+    """Whether a page is a receipt: taller than :data:`RECEIPT_RATIO` times its width, till-roll
+    narrow (:func:`till_roll`), or a receipt lying on a page (:func:`receipt_on_page`).
 
     >>> from PIL import Image
     >>> receipt_shaped(Image.new("L", (300, 900), 255))
@@ -100,7 +123,7 @@ def receipt_shaped(image: Image.Image) -> bool:
     True
     """
     w, h = image.size
-    return h > RECEIPT_RATIO * w or receipt_on_page(image) is not None
+    return h > RECEIPT_RATIO * w or till_roll(image) or receipt_on_page(image) is not None
 
 
 class AutoOcrEngine:
@@ -175,7 +198,7 @@ class AutoOcrEngine:
             return last[1], last[2]
         w, h = image.size
         on_page = receipt_on_page(image)
-        receipt = h > RECEIPT_RATIO * w or on_page is not None
+        receipt = h > RECEIPT_RATIO * w or till_roll(image) or on_page is not None
         rapid = (receipt or low_resolution(image)) and self._rapid_available()
         engine = self.rapid if rapid else self.tesseract
         self._last = (image, engine, on_page if rapid else None, rapid and not receipt)

@@ -344,6 +344,11 @@ def test_auto_engine_reads_receipt_shaped_pages_with_rapidocr(monkeypatch: pytes
     assert isinstance(engine.engine_for(Image.new("L", (750, 1600))), RapidOcrEngine)  # receipt
     assert isinstance(engine.engine_for(Image.new("L", (1700, 2400))), TesseractEngine)  # A4
     assert isinstance(engine.engine_for(Image.new("L", (1700, 2200))), TesseractEngine)  # Letter
+    short = Image.new("L", (760, 750))  # a one-item receipt: square, but 3.2 inches wide
+    assert isinstance(engine.engine_for(short), TesseractEngine)  # its width unknown
+    short = short.copy()
+    short.info["dpi"] = (241, 241)
+    assert isinstance(engine.engine_for(short), RapidOcrEngine)
     # a till receipt laid on an A4 scanner bed: its ink is a narrow, tall block on a white page
     scan = Image.new("L", (1240, 1754), 255)
     scan.paste(0, (450, 300, 800, 1300))
