@@ -6,6 +6,8 @@ Reproduce the committed parameters with (scikit-learn comes with the ``train`` e
     .venv/bin/python -m extractors.fields.train_kv ../shared/datasets/funsd_train \\
         --docs-cache ~/.cache/docai/kv_docs --lexicon --second-key --out extractors/fields/kv_model.json
 
+(``--docs-cache`` keeps the forms as read; empty it after a change to the OCR.)
+
 The forms are read end to end like ``docai eval`` reads them (our OCR and layout, the page cache of
 ``docai eval`` is reused), the OCR words are aligned to the FUNSD entities by box overlap, and the
 four gradient-boosted tree ensembles of :mod:`extractors.fields.kv` are fitted one after the
@@ -15,12 +17,14 @@ cross-validated predictions (documents held out); the script prints the cross-va
 key→value precision / recall / F1 (a pair counts when key and value are both within ANLS 0.8) and
 stores them in the model as ``cross_validated``. Fitting needs scikit-learn
 (``HistGradientBoostingClassifier``); the trees are exported to plain arrays, so running the model
-needs numpy only. 10–60 minutes on two shared cores, depending on their load (41 minutes for the
-committed model). The committed model: 5-fold CV F1 0.367 (P 0.462 / R 0.304; link ≥ 0.25,
-second ≥ 0.5, second key ≥ 0.5).
+needs numpy only. 10–60 minutes on two shared cores, depending on their load (10 minutes for the
+committed model, its forms already read). The committed model (tenth session: the forms read as
+``--ocr-engine auto`` reads them now, most of them by RapidOCR as low-resolution scans): 5-fold CV
+F1 0.427 (P 0.499 / R 0.374; link ≥ 0.2, second ≥ 0.5, second key ≥ 0.5); the same configuration
+on the forms read by Tesseract: 0.367 (P 0.462 / R 0.304; link ≥ 0.25).
 
-Where labelled pairs are lost (``--funnel --lexicon``: fit on two thirds of the forms,
-:func:`funnel` on the other 33 at the default thresholds; the committed configuration, today's OCR;
+Where labelled pairs were lost with the forms read by Tesseract (``--funnel --lexicon``: fit on two
+thirds of the forms, :func:`funnel` on the other 33 at the default thresholds; ninth session's OCR;
 a pair survives a step when both sides do; in brackets the previous model, before the join read the
 page context, leaders were cut out, merge read open line ends and the lexicon was adopted)::
 
