@@ -219,6 +219,8 @@ class CachingOcr:
 
     def ocr(self, image: Image.Image, *, page_number: int = 1) -> list[Word]:
         """Words of one page image: cached, or from the wrapped engine."""
+        from extractors.ocr.auto import READ_BY_KEY
+
         key = self._key(image, page_number)
         hit = self.cache.get("pages", key)
         if isinstance(hit, list):
@@ -228,10 +230,15 @@ class CachingOcr:
                 words = None
             if words is not None:
                 self.hits += 1
+                read_by = self.cache.get("pages", key + "-read-by")
+                if isinstance(read_by, str):  # which engine's reading ``auto`` kept
+                    image.info[READ_BY_KEY] = read_by
                 return words
         words = self.inner.ocr(image, page_number=page_number)
         self.misses += 1
         self.cache.put("pages", key, [w.model_dump(mode="json") for w in words])
+        if isinstance(image.info.get(READ_BY_KEY), str):
+            self.cache.put("pages", key + "-read-by", image.info[READ_BY_KEY])
         return list(words)
 
 

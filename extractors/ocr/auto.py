@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from schemas.document import Word
 
 __all__ = ["CROP_MARGIN", "CROP_SCALE", "LOW_RES_LINE", "NARROW_INK", "RECEIPT_RATIO", "RECEIPT_WIDTH_IN",
-           "AutoOcrEngine", "low_resolution", "receipt_on_page", "receipt_shaped", "till_roll"]
+           "READ_BY_KEY", "AutoOcrEngine", "low_resolution", "receipt_on_page", "receipt_shaped", "till_roll"]
 
 log = logging.getLogger("docai.ocr")
 
@@ -74,6 +74,11 @@ ACCENTED = ("deu", "fra")
 """Languages (:func:`~extractors.ocr.tesseract.page_language`) whose low-resolution pages go back to
 Tesseract after RapidOCR has read them: RapidOCR's dictionary has no accents, umlauts, ``ß`` or
 ``€`` (a German invoice scanned at ~100 DPI lost 4 of its 13 header fields to it)."""
+
+
+READ_BY_KEY = "docai_read_by"
+"""``image.info`` key naming the engine whose reading of a page was kept when it is not the one
+:class:`AutoOcrEngine` chose first."""
 
 
 def low_resolution(image: Image.Image) -> bool:
@@ -141,7 +146,8 @@ class AutoOcrEngine:
         self.tesseract = TesseractEngine(self.settings)
         self.rapid = RapidOcrEngine(self.settings)
         self._rapid_ok: bool | None = None
-        # the last page's choice: (image, engine, receipt extent on a page, chosen for its resolution)
+        # the last page's choice: (image, engine, receipt extent on a page, chosen for its
+        # resolution alone)
         self._last: tuple[Image.Image, TesseractEngine | RapidOcrEngine,
                           tuple[float, float, float, float] | None, bool] | None = None
 
@@ -190,33 +196,36 @@ class AutoOcrEngine:
         ``Page.engine`` ask for the same image)."""
         return self._choose(image)[0]
 
-    def _choose(self, image: Image.Image
-                ) -> tuple[TesseractEngine | RapidOcrEngine, tuple[float, float, float, float] | None]:
-        """The engine for this page, and the receipt's ink extent when it lies on a page."""
-        last = self._last
+    def _choose(self, image: Image.Image) -> tuple[TesseractEngine | RapidOcrEngine,
+                                                   tuple[float, float, float, float] | None, bool]:
+        """The engine for this page, the receipt's ink extent when it lies on a page, and whether
+        RapidOCR was chosen for the page's resolution alone."""
+        if image.info.get(READ_BY_KEY) == self.tesseract.name:
+            return self.tesseract, None, False
+        last = self._last  # one slot, shared by threads: a miss only recomputes
         if last is not None and last[0] is image:
-            return last[1], last[2]
+            return last[1], last[2], last[3]
         w, h = image.size
         on_page = receipt_on_page(image)
         receipt = h > RECEIPT_RATIO * w or till_roll(image) or on_page is not None
         rapid = (receipt or low_resolution(image)) and self._rapid_available()
         engine = self.rapid if rapid else self.tesseract
         self._last = (image, engine, on_page if rapid else None, rapid and not receipt)
-        return engine, self._last[2]
+        return self._last[1], self._last[2], self._last[3]
 
     def ocr(self, image: Image.Image, *, page_number: int = 1) -> list[Word]:
         """OCR one page with the engine chosen by its shape and resolution; a receipt lying on a
         page-shaped scan is cut out (its ink extent and a margin), enlarged by
         :data:`CROP_SCALE` and read on its own, its words mapped back onto the page. A
         low-resolution page that RapidOCR reads as German or French is read again by Tesseract
-        (:data:`ACCENTED`), and that reading is the page's."""
-        engine, ext = self._choose(image)
+        (:data:`ACCENTED`); that reading is the page's, and the image says so
+        (:data:`READ_BY_KEY`, for :meth:`engine_for`)."""
+        engine, ext, by_resolution = self._choose(image)
         w, h = image.size
         if ext is None:
             words = engine.ocr(image, page_number=page_number)
-            last = self._last
-            if last is not None and last[0] is image and last[3] and page_language(words) in ACCENTED:
-                self._last = (image, self.tesseract, None, False)
+            if by_resolution and page_language(words) in ACCENTED:
+                image.info[READ_BY_KEY] = self.tesseract.name
                 return self.tesseract.ocr(image, page_number=page_number)
             return words
         from PIL import Image as PILImage

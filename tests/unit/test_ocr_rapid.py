@@ -496,6 +496,8 @@ def test_a_low_resolution_scan_is_read_by_rapidocr_and_a_fine_one_by_tesseract(
 
 def test_a_low_resolution_page_in_german_or_french_goes_back_to_tesseract(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
     from extractors.ocr import auto
     from extractors.ocr.tesseract import TesseractEngine
     from extractors.pages import prepare_for_ocr
@@ -504,6 +506,7 @@ def test_a_low_resolution_page_in_german_or_french_goes_back_to_tesseract(
     def reads(text: str):  # type: ignore[no-untyped-def]
         def ocr(self, img, page_number=1):  # type: ignore[no-untyped-def]
             calls.append(self.name)
+            engine.engine_for(other)  # another thread's page chosen meanwhile (eval shares engines)
             return [Word.from_pixels(t, (10 * i, 10, 10 * i + 8, 20), page_width=img.width,
                                      page_height=img.height, confidence=0.9)
                     for i, t in enumerate(text.split())]
@@ -512,12 +515,14 @@ def test_a_low_resolution_page_in_german_or_french_goes_back_to_tesseract(
     settings = Settings()
     engine = auto.AutoOcrEngine(settings)
     engine._rapid_ok = True
+    other = Image.new("L", (1700, 2200), 255)
     calls: list[str] = []
     monkeypatch.setattr(TesseractEngine, "ocr", reads("Rechnung Nr. 7 Gesamtbetrag 1.234,56 €"))
     monkeypatch.setattr(RapidOcrEngine, "ocr", reads("Rechnung Nr. 7 Datum Betrag MwSt Gesamtbetrag 1.234,56"))
     page, _ = prepare_for_ocr(_page_of_lines((762, 1000), 9), settings)
     words = engine.ocr(page)
     assert calls == ["rapidocr", "tesseract"] and words[-1].text == "€"
+    engine.engine_for(other)
     assert isinstance(engine.engine_for(page), TesseractEngine)  # the page's engine is the reading kept
     calls.clear()
     monkeypatch.setattr(RapidOcrEngine, "ocr", reads("TO: R. Smith DATE: 12/05/89 SUBJECT: results"))
