@@ -127,8 +127,15 @@ def receipt_shaped(image: Image.Image) -> bool:
     >>> page.paste(0, (500, 300, 800, 1400)); receipt_shaped(page)
     True
     """
+    return _receipt(image)[0]
+
+
+def _receipt(image: Image.Image) -> tuple[bool, tuple[float, float, float, float] | None]:
+    """Whether a page is a receipt (:func:`receipt_shaped`), and the receipt's ink extent when it
+    lies on a page."""
     w, h = image.size
-    return h > RECEIPT_RATIO * w or till_roll(image) or receipt_on_page(image) is not None
+    on_page = receipt_on_page(image)
+    return h > RECEIPT_RATIO * w or till_roll(image) or on_page is not None, on_page
 
 
 class AutoOcrEngine:
@@ -176,7 +183,8 @@ class AutoOcrEngine:
     def version(self) -> str:
         """Both engines' versions and the rule between them."""
         rapid = self.rapid.version() if self._rapid_importable() else "unavailable"
-        return (f"auto (h/w > {RECEIPT_RATIO:g} or text lines under {LOW_RES_LINE:g} px: {rapid}; "
+        return (f"auto (receipts: h/w > {RECEIPT_RATIO:g}, under {RECEIPT_WIDTH_IN:g} in wide or lying "
+                f"on a page, and text lines under {LOW_RES_LINE:g} px: {rapid}; "
                 f"otherwise {self.tesseract.version()})")
 
     def check(self) -> None:
@@ -205,9 +213,7 @@ class AutoOcrEngine:
         last = self._last  # one slot, shared by threads: a miss only recomputes
         if last is not None and last[0] is image:
             return last[1], last[2], last[3]
-        w, h = image.size
-        on_page = receipt_on_page(image)
-        receipt = h > RECEIPT_RATIO * w or till_roll(image) or on_page is not None
+        receipt, on_page = _receipt(image)
         rapid = (receipt or low_resolution(image)) and self._rapid_available()
         engine = self.rapid if rapid else self.tesseract
         self._last = (image, engine, on_page if rapid else None, rapid and not receipt)

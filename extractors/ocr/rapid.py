@@ -170,7 +170,6 @@ class PageVote:
     def __init__(self, classifier: Any) -> None:
         import copy
 
-        self.classifier = classifier
         self.threshold = float(classifier.cls_thresh)
         self._reader = copy.copy(classifier)  # the same ONNX session, never turning a crop
         self._reader.cls_thresh = float("inf")
