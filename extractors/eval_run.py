@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from extractors.pipeline import Pipeline
     from schemas.record import Record
 
-__all__ = ["CachingOcr", "EvalCache", "EvalRunner", "code_fingerprint", "default_cache_dir",
+__all__ = ["CachingOcr", "EvalCache", "EvalRunner", "code_fingerprint", "default_cache_dir", "document_salt",
            "read_settings_hash"]
 
 log = logging.getLogger("docai.eval")
@@ -129,6 +129,15 @@ def _source_digest(objs: Sequence[Any]) -> str:
             src = repr(obj)
         h.update(src.encode("utf-8", "replace"))
     return h.hexdigest()[:16]
+
+
+def document_salt(ocr: Any, settings: Settings) -> str:
+    """What a read document depends on, as one string for cache keys: the OCR engine's version,
+    the reading settings and the reading code (:func:`code_fingerprint`, with the engine's module).
+    ``docai eval``'s and ``docai ask-eval``'s document caches key on it."""
+    mod = sys.modules.get(type(ocr).__module__)
+    return "|".join([_engine_version(ocr), read_settings_hash(settings),
+                     code_fingerprint(pages=False, extra=[mod or type(ocr)])])
 
 
 def _engine_version(ocr: Any) -> str:
@@ -223,22 +232,26 @@ class CachingOcr:
 
         key = self._key(image, page_number)
         hit = self.cache.get("pages", key)
-        if isinstance(hit, list):
+        # an entry is the words, or {"words": ..., "read_by": ...} when ``auto`` kept another
+        # engine's reading than the one it chose first (:data:`~extractors.ocr.auto.READ_BY_KEY`)
+        read_by = hit.get("read_by") if isinstance(hit, dict) else None
+        stored = hit.get("words") if isinstance(hit, dict) else hit
+        if isinstance(stored, list):
             try:
-                words = [Word.model_validate(w) for w in hit]
+                words = [Word.model_validate(w) for w in stored]
             except ValueError:
                 words = None
             if words is not None:
                 self.hits += 1
-                read_by = self.cache.get("pages", key + "-read-by")
-                if isinstance(read_by, str):  # which engine's reading ``auto`` kept
+                if isinstance(read_by, str):
                     image.info[READ_BY_KEY] = read_by
                 return words
         words = self.inner.ocr(image, page_number=page_number)
         self.misses += 1
-        self.cache.put("pages", key, [w.model_dump(mode="json") for w in words])
+        entry: Any = [w.model_dump(mode="json") for w in words]
         if isinstance(image.info.get(READ_BY_KEY), str):
-            self.cache.put("pages", key + "-read-by", image.info[READ_BY_KEY])
+            entry = {"words": entry, "read_by": image.info[READ_BY_KEY]}
+        self.cache.put("pages", key, entry)
         return list(words)
 
 
@@ -257,11 +270,7 @@ class EvalRunner:
             pipeline = Pipeline(self.settings, ocr=ocr)
         self.pipeline = pipeline
         self._ocr_salt = CachingOcr.salt_for(pipeline.ocr, self.settings)
-        mod = sys.modules.get(type(pipeline.ocr).__module__)
-        self._doc_salt = "|".join([
-            _engine_version(pipeline.ocr), read_settings_hash(self.settings),
-            code_fingerprint(pages=False, extra=[mod or type(pipeline.ocr)]),
-        ])
+        self._doc_salt = document_salt(pipeline.ocr, self.settings)
 
     def check(self) -> None:
         """Fail fast when the OCR engine cannot run (``DependencyMissing``)."""

@@ -214,7 +214,7 @@ class DocumentCache:
     """Loaded documents, cached as gzip'd JSON per file sha256 (``cache_dir/qa-docs``).
 
     The key holds the settings that change reading, the OCR engine's version and the reading
-    code (:func:`extractors.eval_run.code_fingerprint`, as ``docai eval``'s document cache), so a
+    code (:func:`extractors.eval_run.document_salt`, as ``docai eval``'s document cache), so a
     code change is a miss, never a stale hit. On a miss the file is
     loaded through ``Pipeline.load`` with the OCR engine wrapped in the page cache that
     ``docai eval`` shares (:class:`extractors.eval_run.CachingOcr`), so a miss after a change to
@@ -248,16 +248,9 @@ class DocumentCache:
 
     def _key(self, sha: str) -> str:
         if self._salt is None:
-            import importlib
+            from extractors.eval_run import document_salt
 
-            from extractors.eval_run import _engine_version, code_fingerprint, read_settings_hash
-
-            # the reading code as ``docai eval`` fingerprints it: every module that runs before
-            # the words are out (``auto`` reads with the rapid and tesseract modules, not its own)
-            ocr = self.pipeline.ocr
-            ocr_mod = importlib.import_module(type(ocr).__module__)
-            self._salt = "|".join([_engine_version(ocr), read_settings_hash(self.settings),
-                                   code_fingerprint(pages=False, extra=[ocr_mod])])
+            self._salt = document_salt(self.pipeline.ocr, self.settings)
         return hashlib.sha256(f"qa|{self._salt}|{sha}".encode()).hexdigest()
 
     def get(self, path: str | Path) -> Document:
