@@ -37,8 +37,9 @@ from schemas.document import Word
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["GAP_FACTOR", "INK_GAP", "MAX_SIDE_LEN", "PHANTOM_WINDOW", "STEP_INK", "STRONG_GAP",
-           "UNCLIP_RATIO", "RapidOcrEngine", "line_words", "result_words"]
+__all__ = ["GAP_FACTOR", "INK_GAP", "MAX_SIDE_LEN", "PHANTOM_WINDOW", "PUNCT_PRIOR", "STEP_INK",
+           "STRONG_GAP", "UNCLIP_RATIO", "LatinDecode", "PageVote", "RapidOcrEngine", "line_words",
+           "result_words"]
 
 PACKAGE = "rapidocr_onnxruntime"
 INSTALL_HINT = ('RapidOCR is not installed; install it with `pip install -e ".[ocr-rapid]"` '
@@ -144,6 +145,7 @@ def _model(max_side_len: int) -> Any:
                     max_side_len=max_side_len, print_verbose=False,
                 )
                 model.text_cls = PageVote(model.text_cls)
+                model.text_rec.postprocess_op = LatinDecode(model.text_rec.postprocess_op)
                 _MODELS[key] = model
     return model
 
@@ -184,6 +186,102 @@ class PageVote:
             for i in flipped:
                 crops[i] = cv2.rotate(crops[i], cv2.ROTATE_180)
         return crops, labels, seconds
+
+
+PUNCT_PRIOR = 3.0
+"""How much likelier than the recogniser says a comma or full stop is taken to be at each column
+of its CTC output (:class:`LatinDecode`). The recogniser, trained mostly on Chinese, passes over
+the small marks of receipt print: on ``LOT PT 1138 ,PT 33122,`` it gave the comma's column 0.32
+against 0.44 for "nothing here", and the line came back without both commas, which the labels of
+an address keep. ``docai eval`` on the 200 sroie_train receipts (fields exact; addresses, names):
+1 78.6 % (38.0 / 83.5 %); 3 80.4 % (45.0 / 83.5 %: 14 addresses gained, one name gained and one
+lost to an invented full stop, totals and dates unchanged); 6 80.0 % (45.0 / 82.5 %: more full
+stops invented, "KUALA L.UMPUR", "23.1" for "23/1", and a total lost)."""
+_PUNCT = frozenset(",.，")
+
+
+def _latin(ch: str) -> bool:
+    """Whether the recogniser's dictionary entry ``ch`` belongs to Latin print: NFKC-equivalent to
+    printable ASCII (fullwidth forms, ``②``), a Latin-1 or Latin Extended letter, a currency sign,
+    a dash, quote, bullet or ellipsis, or one of ``°§·®™²µ±×÷``."""
+    import unicodedata
+
+    if len(ch) != 1:
+        return False
+    if ch == " " or 0xC0 <= ord(ch) < 0x250 or ch in _LATIN_MARKS or unicodedata.category(ch) == "Sc":
+        return True
+    norm = unicodedata.normalize("NFKC", ch)
+    return bool(norm) and all(" " < c <= "~" for c in norm)
+
+
+_LATIN_MARKS = frozenset("‐‑‒–—―‘’‚‛“”„‟•…°§·®™²µ±×÷№")
+
+
+class LatinDecode:
+    """RapidOCR's CTC decoder (``TextRecognizer.postprocess_op``) reading Latin print only.
+
+    The PP-OCRv4 recogniser's dictionary is 6,624 entries, nearly all Chinese; a pipeline that
+    reads English, German and French has no use for them, and a column whose best guess is one
+    (``、`` or ``。`` for a comma on a faint receipt) is better read as its best Latin guess. Each
+    column's probabilities are reweighted (entries outside Latin script to 0, commas and full
+    stops by :data:`PUNCT_PRIOR`) and renormalised, the Bayes posterior under the new prior, and
+    then decoded by the library's own decoder, so character confidences stay probabilities.
+    A mark that only the prior made the column's best guess is dropped when the same mark is the
+    line's next character on either side (``CO..`` for ``CO.``: the prior had given one full stop
+    a second column). Measured alone, the restriction to Latin script changed no field of the 200
+    sroie_train receipts.
+    """
+
+    def __init__(self, decoder: Any, punct_prior: float = PUNCT_PRIOR) -> None:
+        import copy
+
+        import numpy as np
+
+        self._decoder = decoder
+        self.character = decoder.character
+        self.keep = np.array([i for i, ch in enumerate(self.character) if i == 0 or _latin(ch)])
+        self._latin = copy.copy(decoder)  # the library's decoder over the kept entries (0: blank)
+        self._latin.character = [self.character[i] for i in self.keep]
+        self.marks = np.array([ch in _PUNCT for ch in self._latin.character])
+        self.prior = np.where(self.marks, np.float32(punct_prior), np.float32(1.0))
+
+    def __call__(self, preds: Any, *args: Any, **kwargs: Any) -> Any:
+        import numpy as np
+
+        if preds.shape[-1] != len(self.character):  # a model whose output is not this dictionary
+            return self._decoder(preds, *args, **kwargs)
+        plain = _posterior(np.take(preds, self.keep, axis=-1), 1.0)
+        weighted = _posterior(plain, self.prior)
+        best, before = weighted.argmax(axis=-1), plain.argmax(axis=-1)
+        for n, t in zip(*np.nonzero((best != before) & self.marks[best]), strict=True):
+            if _doubled(best[n], int(t)):
+                weighted[n, t] = plain[n, t]
+        return self._latin(weighted, *args, **kwargs)
+
+
+def _posterior(preds: Any, weights: Any) -> Any:
+    """CTC column probabilities reweighted by a prior and renormalised."""
+    import numpy as np
+
+    out = preds * weights
+    out /= np.maximum(out.sum(axis=-1, keepdims=True), 1e-12)
+    return out
+
+
+def _doubled(columns: Any, t: int) -> bool:
+    """Whether the character read at column ``t`` (best entry per column, 0 = blank) is also the
+    decoded line's next character before or after it (the same entry across blank columns)."""
+    c = columns[t]
+    for step in (-1, 1):
+        s = t
+        while 0 <= s + step < len(columns) and columns[s + step] == c:  # the same character's run
+            s += step
+        s += step
+        while 0 <= s < len(columns) and columns[s] == 0:
+            s += step
+        if 0 <= s < len(columns) and columns[s] == c:
+            return True
+    return False
 
 
 def _package_version() -> str:
@@ -453,7 +551,8 @@ class RapidOcrEngine:
                 ort = "?"
             self._version = (f"{PACKAGE} {_package_version()} (PP-OCRv4 det+rec, "
                              f"ppocr-mobile-v2.0 cls; onnxruntime {ort}; "
-                             f"max_side_len {self.max_side_len})")
+                             f"max_side_len {self.max_side_len}; Latin CTC vocabulary, "
+                             f"punctuation prior {PUNCT_PRIOR:g})")
         return self._version
 
     def check(self) -> None:

@@ -529,3 +529,69 @@ def test_a_low_resolution_page_in_german_or_french_goes_back_to_tesseract(
     page, _ = prepare_for_ocr(_page_of_lines((762, 1000), 9), settings)
     assert [w.text for w in engine.ocr(page)][0] == "TO:" and calls == ["rapidocr"]
     assert isinstance(engine.engine_for(page), RapidOcrEngine)
+
+
+def _decoder(chars: list[str]):  # the library's own CTC decoder over a small dictionary
+    from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
+
+    return CTCLabelDecode(character=chars)  # adds "blank" first and " " last
+
+
+def _columns(decoder, rows: list[dict[str, float]]) -> np.ndarray:
+    """CTC output for one line: per column, the given probabilities, the rest on "blank"."""
+    chars = decoder.character
+    out = np.zeros((1, len(rows), len(chars)), dtype=np.float32)
+    for t, row in enumerate(rows):
+        for ch, p in row.items():
+            out[0, t, chars.index(ch)] = p
+        out[0, t, 0] = 1.0 - sum(row.values())
+    return out
+
+
+@needs_rapid
+def test_a_faint_comma_the_recogniser_doubts_is_read() -> None:
+    from extractors.ocr.rapid import PUNCT_PRIOR, LatinDecode
+
+    inner = _decoder(["L", "O", "T", ",", "5"])
+    # "LOT 5," where the comma's column says 0.32 comma, 0.44 nothing (blank), 0.24 "5"
+    rows = [{"L": 0.99}, {"O": 0.99}, {"T": 0.99}, {" ": 0.99}, {"5": 0.99}, {},
+            {",": 0.32, "5": 0.24}]
+    preds = _columns(inner, rows)
+    assert inner(preds)[0][0] == "LOT 5"  # the library alone drops it
+    text, conf = LatinDecode(inner)(preds)[0][:2]
+    assert PUNCT_PRIOR * 0.32 > 0.44 and text == "LOT 5,"
+    assert 0 < conf <= 1
+    assert LatinDecode(inner, punct_prior=1.0)(preds)[0][0] == "LOT 5"
+    # a column nearly sure of nothing stays nothing: no comma is invented
+    assert LatinDecode(inner)(_columns(inner, rows[:-1] + [{",": 0.1}]))[0][0] == "LOT 5"
+
+
+@needs_rapid
+def test_entries_outside_latin_script_are_never_read() -> None:
+    from extractors.ocr.rapid import LatinDecode
+
+    inner = _decoder(["A", "、", "。", ",", "汉", "（", "£", "é"])
+    rows = [{"A": 0.9}, {"、": 0.5, ",": 0.3}, {"汉": 0.6, "A": 0.3}, {"（": 0.9}, {"£": 0.9},
+            {"é": 0.9}]
+    assert inner(_columns(inner, rows))[0][0] == "A、汉（£é"
+    decoded = LatinDecode(inner)
+    assert decoded(_columns(inner, rows))[0][0] == "A,A（£é"  # fullwidth "（" is NFKC "(": kept
+    kept = {decoded.character[i] for i in decoded.keep}
+    assert "汉" not in kept and "。" not in kept and {"blank", "A", ",", "£", "é"} <= kept
+    # a model with another dictionary is decoded as it is
+    other = np.zeros((1, 2, 3), dtype=np.float32)
+    other[0, :, 1] = 1.0
+    assert decoded(other) == inner(other)
+
+
+@needs_rapid
+def test_the_prior_gives_no_mark_a_second_column() -> None:
+    from extractors.ocr.rapid import LatinDecode
+
+    inner = _decoder(["C", "O", "."])
+    # "CO." whose full stop the recogniser is sure of, and a doubtful second column beside it
+    rows = [{"C": 0.99}, {"O": 0.99}, {".": 0.9}, {}, {".": 0.3}]
+    assert LatinDecode(inner)(_columns(inner, rows))[0][0] == "CO."
+    # a doubtful mark with no twin beside it is still read, and two sure ones stay two
+    assert LatinDecode(inner)(_columns(inner, rows[:2] + [{}, {}, {".": 0.3}]))[0][0] == "CO."
+    assert LatinDecode(inner)(_columns(inner, rows[:3] + [{}, {".": 0.9}]))[0][0] == "CO.."
