@@ -9,7 +9,8 @@ Reading is per text line (a quadrilateral, its text and a score). Our pages want
 are split at spaces, and each word's pixel box is the union of its characters' boxes, which the
 library derives from the CTC decoder's column positions (``return_word_box``); when those cannot
 be lined up with the text, the line box is apportioned by character offsets instead. A word's
-confidence is the mean of its characters' CTC probabilities.
+confidence is the mean of its characters' CTC probabilities, as :class:`LatinDecode` reads them
+(Latin script only, commas and full stops given a higher prior).
 
 One onnxruntime session per model and process (built on first use, reused by every engine object
 and thread), each with one intra-op thread: batch workers already run pages in parallel, like
@@ -196,7 +197,10 @@ against 0.44 for "nothing here", and the line came back without both commas, whi
 an address keep. ``docai eval`` on the 200 sroie_train receipts (fields exact; addresses, names):
 1 78.6 % (38.0 / 83.5 %); 3 80.4 % (45.0 / 83.5 %: 14 addresses gained, one name gained and one
 lost to an invented full stop, totals and dates unchanged); 6 80.0 % (45.0 / 82.5 %: more full
-stops invented, "KUALA L.UMPUR", "23.1" for "23/1", and a total lost)."""
+stops invented, "KUALA L.UMPUR", "23.1" for "23/1", and a total lost). Those were measured with a
+first version that clipped the weighted probabilities instead of renormalising them and had no
+doubled-mark rule; this code gives the same 80.4 %, field for field. SROIE dev: 79.75 → 81.5 %
+(addresses 39 → 46 %, nothing lost)."""
 _PUNCT = frozenset(",.，")
 
 
