@@ -161,11 +161,11 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
     from extractors.ocr.preprocess import (
         UPSCALE_KEY,
         invert_dark_regions,
+        stated_dpi,
         text_line_height,
         upscale_factor,
     )
 
-    dpi_info = image.info.get("dpi")
     source = image.info.get(SOURCE_KEY)
     oriented = image.getexif().get(0x0112, 1) not in (0, 1)
     img = ImageOps.exif_transpose(image)
@@ -180,7 +180,7 @@ def prepare_for_ocr(image: Image.Image, settings: Settings) -> tuple[Image.Image
     inverted = invert_dark_regions(img) if settings.invert_dark else None
     if inverted is not None:
         img = inverted
-    dpi = float(dpi_info[0]) if isinstance(dpi_info, tuple) and dpi_info[0] else None
+    dpi = stated_dpi(image)
     w, h = img.size
     factor = 1.0
     line_h = text_line_height(img) if settings.ocr_line_height else None

@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from extractors.errors import DependencyMissing
-from extractors.ocr.preprocess import ink_extent, source_line_height
+from extractors.ocr.preprocess import ink_extent, source_line_height, stated_dpi
 from extractors.ocr.rapid import RapidOcrEngine
 from extractors.ocr.tesseract import TesseractEngine, page_language
 from extractors.settings import Settings
@@ -109,9 +109,8 @@ def till_roll(image: Image.Image) -> bool:
     >>> page.info["dpi"] = (241, 241); till_roll(page)
     True
     """
-    dpi = image.info.get("dpi")
-    return (isinstance(dpi, tuple) and bool(dpi[0]) and float(dpi[0]) > 0
-            and image.size[0] / float(dpi[0]) < RECEIPT_WIDTH_IN)
+    dpi = stated_dpi(image)
+    return dpi is not None and image.size[0] / dpi < RECEIPT_WIDTH_IN
 
 
 def receipt_shaped(image: Image.Image) -> bool:

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 __all__ = ["UPSCALE_KEY", "dark_regions", "ink_extent", "invert_dark_regions", "otsu_threshold",
-           "source_line_height", "text_line_height", "upscale_factor"]
+           "source_line_height", "stated_dpi", "text_line_height", "upscale_factor"]
 
 
 def otsu_threshold(grey: np.ndarray) -> int:
@@ -103,6 +103,23 @@ def text_line_height(image: Image.Image, *, strips: int = 4, min_height: int = 3
     if not runs:
         return None
     return float(np.median(runs)) * scale
+
+
+def stated_dpi(image: Image.Image) -> float | None:
+    """The resolution a page's file states (``image.info["dpi"]``: an (x, y) pair or a number; the
+    horizontal one), or ``None`` when it states none or zero.
+
+    >>> page = Image.new("L", (10, 10)); page.info["dpi"] = (300, 300); stated_dpi(page)
+    300.0
+    >>> page.info["dpi"] = (0, 0); stated_dpi(page) is None
+    True
+    """
+    dpi = image.info.get("dpi")
+    value = dpi[0] if isinstance(dpi, tuple) and dpi else dpi
+    try:
+        return float(value) if value and float(value) > 0 else None
+    except (TypeError, ValueError):
+        return None
 
 
 UPSCALE_KEY = "docai_upscale"

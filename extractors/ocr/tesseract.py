@@ -154,9 +154,11 @@ def _list_langs(binary: str, tessdata_dir: str | None) -> tuple[str | None, set[
 
 
 def _dpi(image: Image.Image) -> int | None:
-    """The page's resolution for Tesseract (``image.info["dpi"]``, a number or an (x, y) pair)."""
-    dpi = image.info.get("dpi")
-    return int(round(float(dpi[0] if isinstance(dpi, tuple) else dpi))) if dpi else None
+    """The page's resolution for Tesseract (:func:`~extractors.ocr.preprocess.stated_dpi`), whole."""
+    from extractors.ocr.preprocess import stated_dpi
+
+    dpi = stated_dpi(image)
+    return int(round(dpi)) if dpi else None
 
 
 _TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
