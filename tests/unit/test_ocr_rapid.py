@@ -254,6 +254,22 @@ def test_a_mark_read_in_a_blank_word_gap_is_the_space() -> None:
     assert "," in "".join(w for w, _, _ in words)
 
 
+def test_a_mark_read_from_a_speck_past_the_line_end_is_dropped() -> None:
+    text, line = "MARKET.", [(0, 10), (200, 10), (200, 40), (0, 40)]
+    centers = [12 + 20 * i for i in range(len(text))]  # the "." read 20 px past the T
+    page = _inked("MARKET", centers[:-1], dict.fromkeys(range(6), 13.0))
+    page[33, centers[-1]] = 0  # a lone speck of the scan where the "." was read
+    words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5, page=page, ink_gap=0.2)
+    assert [w for w, _, _ in words] == ["MARKET"]
+    # a printed full stop (a dot of a few pixels) stays, as does one the recogniser placed a
+    # little short of its ink
+    for x in (centers[-1], centers[-1] + 6):
+        page[32:35, x - 1:x + 2] = 0
+        words = line_words(line, text, 0.9, _boxes(centers), gap_factor=1.5, page=page, ink_gap=0.2)
+        assert [w for w, _, _ in words] == ["MARKET."]
+        page[32:35, x - 1:x + 2] = 255
+
+
 def test_a_word_gap_in_small_print_splits_even_where_the_recogniser_steps_evenly() -> None:
     # small print: a 16 px pitch, 14 px glyphs; the recogniser's columns put every character 16 px
     # apart, but the ink after "UNIHAKKA" sits 6 px further right (an 8 px blank, 2 px elsewhere),
@@ -335,6 +351,7 @@ def test_auto_engine_reads_receipt_shaped_pages_with_rapidocr(monkeypatch: pytes
                                                               ) -> None:
     from PIL import Image
 
+    from extractors.ocr import rapid as rapid_module
     from extractors.ocr.auto import AutoOcrEngine
     from extractors.ocr.tesseract import TesseractEngine
 
@@ -342,6 +359,7 @@ def test_auto_engine_reads_receipt_shaped_pages_with_rapidocr(monkeypatch: pytes
     assert isinstance(engine, AutoOcrEngine) and isinstance(engine, registry.OcrEngine)
     engine._rapid_ok = True
     assert isinstance(engine.engine_for(Image.new("L", (750, 1600))), RapidOcrEngine)  # receipt
+    assert engine.engine_for(Image.new("L", (750, 1600))).line_end == rapid_module.LINE_END > 0
     assert isinstance(engine.engine_for(Image.new("L", (1700, 2400))), TesseractEngine)  # A4
     assert isinstance(engine.engine_for(Image.new("L", (1700, 2200))), TesseractEngine)  # Letter
     short = Image.new("L", (760, 750))  # a one-item receipt: square, but 3.2 inches wide
@@ -458,8 +476,14 @@ def test_an_upside_down_page_is_read_upright_line_by_line(tmp_path: Path) -> Non
     lines = [(150, 200, "INVOICE  INV-2041"), (150, 500, "Bill to  Acme Trading Ltd"),
              (150, 900, "Total"), (1100, 900, "1234.56")]
     page = Image.open(make_scan(tmp_path / "scan.png", lines)).rotate(180)
-    words = [w.text for w in RapidOcrEngine(Settings(ocr_engine="rapidocr")).ocr(page, page_number=1)]
-    assert {"INVOICE", "INV-2041", "Total", "1234.56", "Trading"} <= set(words), words
+    read = RapidOcrEngine(Settings(ocr_engine="rapidocr")).ocr(page, page_number=1)
+    words = [w.text for w in read]
+    assert {"INVOICE", "INV-2041", "Total", "1234.56", "Trading", "Acme"} <= set(words), words
+    # each word's box is where the page shows it: "Total" drawn at (150, 900) is, turned, at the
+    # right, 900 px above the bottom edge; "INVOICE" below it, "1234.56" to its left
+    box = {w.text: w.bbox for w in read}
+    assert 1400 < box["Total"][2] <= 1560 and 1240 < box["Total"][3] <= 1310, box["Total"]
+    assert box["INVOICE"][1] > box["Total"][3] and box["1234.56"][2] < box["Total"][0]
 
 
 def _page_of_lines(size: tuple[int, int], line_px: int) -> object:
@@ -487,6 +511,7 @@ def test_a_low_resolution_scan_is_read_by_rapidocr_and_a_fine_one_by_tesseract(
     assert coarse.size[0] > 762  # enlarged before OCR, yet judged by its lines as scanned
     assert auto.low_resolution(coarse) and not auto.low_resolution(fine)
     assert isinstance(engine.engine_for(coarse), RapidOcrEngine)
+    assert engine.engine_for(coarse).line_end == 0  # a form's lines end by rules, not commas
     assert isinstance(engine.engine_for(fine), TesseractEngine)
     # the same page scanned at twice the resolution: Tesseract
     assert not auto.low_resolution(prepare_for_ocr(_page_of_lines((1524, 2000), 18), settings)[0])
@@ -595,3 +620,71 @@ def test_the_prior_gives_no_mark_a_second_column() -> None:
     # a doubtful mark with no twin beside it is still read, and two sure ones stay two
     assert LatinDecode(inner)(_columns(inner, rows[:2] + [{}, {}, {".": 0.3}]))[0][0] == "CO."
     assert LatinDecode(inner)(_columns(inner, rows[:3] + [{}, {".": 0.9}]))[0][0] == "CO.."
+
+
+def _quad(x0: float, y0: float, x1: float, y1: float) -> list[list[float]]:
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+def test_line_boxes_are_carried_on_past_their_end_where_the_row_is_free() -> None:
+    from extractors.ocr.rapid import extend_lines
+
+    boxes = [_quad(10, 0, 100, 20), _quad(112, 2, 200, 22),  # two boxes of one row, 12 px apart
+             _quad(10, 40, 150, 60),                          # a line of its own
+             _quad(10, 80, 290, 100)]                         # a line ending near the page edge
+    got = extend_lines(np.array(boxes, dtype=np.float32), 300, 0.5)
+    assert got[0][1][0] == got[0][2][0] == 107  # 10 px wanted, stops 5 px (a quarter height) short
+    assert got[1][1][0] == 210 and got[2][1][0] == 160  # free rows: half the height (20 px) on
+    assert got[3][1][0] == 299  # not past the page
+    assert [p[0] for p in got[0][[0, 3]]] == [10, 10] and got[1][0][0] == 112  # left ends stay
+    assert got[2][:, 1].tolist() == [40, 40, 60, 60]  # and heights
+    assert np.array_equal(extend_lines(np.array(boxes, dtype=np.float32), 300, 0.0), boxes)
+
+
+def test_a_slanted_line_box_is_carried_on_along_its_own_direction() -> None:
+    from extractors.ocr.rapid import extend_lines
+
+    quad = np.array([[[0, 0], [80, 60], [74, 68], [-6, 8]]], dtype=np.float32)  # 100 long, 10 high
+    got = extend_lines(quad, 1000, 0.5)[0]
+    assert np.allclose(got[1], [84, 63]) and np.allclose(got[2], [78, 71])
+    assert np.array_equal(got[0], quad[0][0]) and np.array_equal(got[3], quad[0][3])
+
+
+def test_the_detector_wrapper_passes_the_librarys_settings_through() -> None:
+    from extractors.ocr.rapid import LineEnds
+
+    class _Detector:
+        def __init__(self) -> None:
+            self.postprocess_op = type("Op", (), {"unclip_ratio": 1.6})()
+
+        def __call__(self, img: np.ndarray) -> tuple[np.ndarray | None, float]:
+            return np.array([_quad(0, 0, 40, 10)], dtype=np.float32), 0.01
+
+    wrapped = LineEnds(_Detector())
+    wrapped.postprocess_op.unclip_ratio = 2.0  # what the library does on each call
+    assert wrapped.detector.postprocess_op.unclip_ratio == 2.0
+    boxes, seconds = wrapped(np.zeros((20, 100), dtype=np.uint8))
+    assert (boxes[0][0][0], boxes[0][1][0], seconds) == (0, 45, 0.01)  # 40 px line, 10 high
+
+
+@needs_rapid
+def test_models_that_differ_in_line_ends_share_the_recogniser() -> None:
+    from extractors.ocr.rapid import _model
+
+    receipts, forms = _model(2000, 0.5), _model(2000, 0.0)
+    assert receipts is not forms and receipts is _model(2000, 0.5)
+    assert (receipts.text_det.reach, forms.text_det.reach) == (0.5, 0.0)
+    assert receipts.text_rec is forms.text_rec and receipts.text_det.detector is forms.text_det.detector
+
+
+@needs_rapid
+@pytest.mark.usefixtures("rapid_ok")
+def test_the_comma_that_ends_a_line_is_read(tmp_path: Path) -> None:
+    from PIL import Image
+
+    lines = [(40, 40, "NO. 42, JALAN PBS 14/11,"), (40, 100, "TAMAN PERINDUSTRIAN BUKIT,"),
+             (40, 160, "43300 SERI KEMBANGAN,"), (40, 220, "SELANGOR.")]
+    page = Image.open(make_scan(tmp_path / "receipt.png", lines, size=(600, 280), font_size=28))
+    text = " ".join(w.text for w in RapidOcrEngine(Settings(ocr_engine="rapidocr")).ocr(page))
+    # without LineEnds the detector's box stopped before the comma after BUKIT
+    assert "BUKIT," in text and "KEMBANGAN," in text and text.endswith("SELANGOR."), text
