@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
 import pytest
 
@@ -89,22 +88,28 @@ def test_rss_summary_without_work() -> None:
     assert rss_summary([{"done": 0, "rss": 5.0}], "rss", 10)["start_mb"] is None
 
 
-def test_stage_clock_is_exclusive() -> None:
+def test_stage_clock_is_exclusive(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from bench import stages
+
+    now = [0.0]  # a clock the stages advance themselves: no sleeping, no load-dependent timings
+    monkeypatch.setattr(stages, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     clock = StageClock()
 
     def inner() -> None:
-        time.sleep(0.02)
+        now[0] += 0.02
 
     outer_inner = clock.wrap("ocr", inner)
 
     def outer() -> None:
-        time.sleep(0.01)
+        now[0] += 0.01
         outer_inner()
 
     clock.wrap("render", outer)()
     assert clock.calls["render"] == 1 and clock.calls["ocr"] == 1
-    assert clock.seconds["ocr"] >= 0.02
-    assert 0.01 <= clock.seconds["render"] < 0.02 + 0.01  # the nested 0.02 s is not counted
+    assert clock.seconds["ocr"] == pytest.approx(0.02)
+    assert clock.seconds["render"] == pytest.approx(0.01)  # the nested 0.02 s is not counted
     clock.add_other(clock.seconds["render"] + clock.seconds["ocr"] + 0.5)
     assert clock.seconds["other"] == pytest.approx(0.5)
 
