@@ -133,7 +133,7 @@ def _import() -> Any:
     return rapidocr_onnxruntime
 
 
-def _model(max_side_len: int, line_end: float = 0.0) -> Any:
+def _model(max_side_len: int, line_end: float) -> Any:
     """The process's ``RapidOCR`` object for these options (built once, under a lock); objects
     that differ only in ``line_end`` (:class:`LineEnds`) share their ONNX sessions."""
     key = (max_side_len, line_end)
@@ -189,8 +189,11 @@ class PageVote:
         self._last = threading.local()
 
     def turned(self) -> bool:
-        """Whether this thread's last call turned the page's lines (the page reads upside down)."""
-        return bool(getattr(self._last, "turned", False))
+        """Whether this thread's last call turned the page's lines (the page reads upside down);
+        asking forgets it (a page with no text never reaches the classifier)."""
+        turned = bool(getattr(self._last, "turned", False))
+        self._last.turned = False
+        return turned
 
     def __call__(self, crops: Any) -> tuple[list[Any], list[list[Any]], float]:
         import cv2
@@ -719,6 +722,7 @@ class RapidOcrEngine:
             # put their letters back unturned and carried them on past their start: read it turned
             img = img.rotate(180)
             result = self._read(model, img, page_number)
+            model.text_cls.turned()  # this reading's vote is not the next page's
         if time.monotonic() - t0 > self.settings.ocr_timeout_s:
             raise PageError(f"OCR took longer than {self.settings.ocr_timeout_s:g}s on page "
                             f"{page_number}", reason="ocr_timeout", stage="ocr")

@@ -462,9 +462,11 @@ def test_lines_of_a_page_that_reads_upside_down_are_turned() -> None:
 
     labels = [("180", 0.99), ("180", 0.97), ("0", 0.95), ("180", 0.6), ("180", 0.92)]
     crops = _crops(5)
-    got, _, _ = PageVote(_LineClassifier(labels))(crops)
+    vote = PageVote(_LineClassifier(labels))
+    got, _, _ = vote(crops)
     for i in (0, 1, 4):
         assert np.array_equal(got[i], crops[i][::-1, ::-1])
+    assert vote.turned() and not vote.turned()  # asked once: the next page starts afresh
     assert np.array_equal(got[2], crops[2]) and np.array_equal(got[3], crops[3])  # 0.6: unsure
 
 
