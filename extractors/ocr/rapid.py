@@ -38,8 +38,8 @@ from schemas.document import Word
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["GAP_FACTOR", "INK_GAP", "LINE_END", "MAX_SIDE_LEN", "PHANTOM_WINDOW", "PUNCT_PRIOR",
-           "STEP_INK", "STRONG_GAP", "UNCLIP_RATIO", "LatinDecode", "LineEnds", "PageVote",
+__all__ = ["GAP_FACTOR", "INK_GAP", "LINE_END", "MAX_SIDE_LEN", "END_MARK_REACH", "PHANTOM_WINDOW",
+           "PUNCT_PRIOR", "STEP_INK", "STRONG_GAP", "UNCLIP_RATIO", "LatinDecode", "LineEnds", "PageVote",
            "RapidOcrEngine", "extend_lines", "line_words", "result_words"]
 
 PACKAGE = "rapidocr_onnxruntime"
@@ -534,7 +534,11 @@ crops than :data:`UNCLIP_RATIO` gives) and becomes the space. Not commas: one pr
 ("1851-B,JALAN") sits in the gap's lower corner. At the default boxes it changes no field of
 sroie_train or the SROIE dev set; it guards against the invention, it does not move the numbers."""
 _MARKS = frozenset("._·")
-_END_MARKS = frozenset(".,:;_·")
+_END_MARKS = frozenset(".,·")
+END_MARK_REACH = 0.3
+"""How far before the place the recogniser gives a mark that ends a line its ink may lie, in text
+heights (:func:`_mark_at_end`): printed full stops and commas of sroie_train receipts lay up to
+0.15 of the height before it, marks read from blank paper past the last letter 0.3 and more."""
 
 
 def _solid(ink: Any) -> Any:
@@ -549,23 +553,38 @@ def _solid(ink: Any) -> Any:
     return ink & (neighbours > 0)
 
 
+def _mark_at_end(band: Any, center: float) -> bool:
+    """Whether ``band`` (a line's ink, as :func:`_ink_band` gives it) shows a mark where the
+    recogniser read one at ``center`` at the line's end: the last run of inked columns (lone specks
+    left out, :func:`_solid`) reaches past :data:`END_MARK_REACH` text heights before ``center``
+    and is a low one (under half the text height), not a letter's."""
+    import numpy as np
+
+    height = band.shape[0]
+    ink = _solid(band)
+    cols = np.flatnonzero(ink.any(axis=0))
+    if cols.size == 0 or cols[-1] < center - END_MARK_REACH * height:
+        return False
+    gaps = np.flatnonzero(np.diff(cols) > 1)
+    run = ink[:, cols[gaps[-1] + 1] if gaps.size else cols[0]:cols[-1] + 1]
+    rows = np.flatnonzero(run.any(axis=1))
+    return bool(rows[-1] - rows[0] + 1 < 0.5 * height)
+
+
 def _phantom_marks(text: str, centers: list[float], band: Any) -> set[int]:
     """Indices of marks (:data:`_MARKS`) between two letters with no ink around their place
-    (:data:`PHANTOM_WINDOW`), and of a mark ending the line (:data:`_END_MARKS`) with no ink but
-    lone specks (:func:`_solid`) from just before its place to the line box's end, where
-    :data:`LINE_END` carried the box on over blank paper ("QuickStop Market." read from a speck;
-    the recogniser places a mark it did see up to a letter's width short of its ink); ``band``
-    and ``centers`` as in :func:`_ink_breaks`."""
+    (:data:`PHANTOM_WINDOW`), and of a mark ending the line (:data:`_END_MARKS`) where the page
+    shows none (:func:`_mark_at_end`), as where :data:`LINE_END` carried the box on over blank
+    paper ("QuickStop Market." read from a speck, "PETRODELI ENTERPRISE." from nothing);
+    ``band`` and ``centers`` as in :func:`_ink_breaks`."""
     if band is None:
         return set()
     half = max(1, int(PHANTOM_WINDOW * band.shape[0]))
     cols = band.any(axis=0)
     out = set()
     last = len(text.rstrip()) - 1
-    if last > 0 and text[last] in _END_MARKS:
-        tail = _solid(band[:, max(0, int(round(centers[last])) - half):])
-        if not tail.any():
-            out.add(last)
+    if last > 0 and text[last] in _END_MARKS and not _mark_at_end(band, centers[last]):
+        out.add(last)
     for i in range(1, len(text) - 1):
         if text[i] in _MARKS and text[i - 1].isalpha() and text[i + 1].isalpha():
             c = int(round(centers[i]))
