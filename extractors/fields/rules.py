@@ -2520,8 +2520,8 @@ def _line_items(ctx: _Ctx, doc_type: str = "receipt") -> list[LineItem]:
         c = _header_cols(ln.words)
         if c is None and i + 1 < len(lines) and any(_header_kind(w.text) for w in ln.words):
             # header words printed over two physical lines
-            nxt = lines[i + 1]
-            if nxt.pno == ln.pno and nxt.pbox[1] - ln.pbox[3] < 0.8 * ln.h:
+            nxt = lines[i + 1]  # not a totals line under a count ("Items: 12" / "Sub Total 37.22")
+            if nxt.pno == ln.pno and nxt.pbox[1] - ln.pbox[3] < 0.8 * ln.h and not _totals_line(ctx, nxt, stop):
                 c = _header_cols(ln.words + nxt.words)
                 if c is not None:
                     header_i = i + 1

@@ -866,3 +866,21 @@ def test_label_lookup_finds_every_label_the_full_scan_finds() -> None:
         assert [(h.field, h.label, h.start, h.end, h.score) for h in looked] == \
             [(h.field, h.label, h.start, h.end, h.score) for h in full], text
     assert find_labels("TOTAL 12.00")[0].field == "total"
+
+
+def test_an_item_count_above_the_subtotal_is_not_a_table_header() -> None:
+    # "Items" names a description column and "Total" an amount column, but a count over a
+    # totals line is no header printed on two lines: the items above it stay items
+    page = make_page([
+        (40, [(40, "QUICK MART SDN BHD")]),
+        (70, [(40, "02/05/2024 08:33")]),
+        (100, [(40, "Receipt #12453")]),
+        (140, [(40, "MILK 2% GAL"), (300, "3.21")]),
+        (170, [(40, "PENNE PASTA"), (300, "1.86")]),
+        (200, [(40, "BANANAS"), (300, "1.59")]),
+        (230, [(40, "Items: 3")]),
+        (256, [(40, "Sub Total"), (300, "6.66")]),
+        (286, [(40, "TOTAL"), (300, "6.66")]),
+    ], width=420, height=600)
+    _, ex = _values(make_doc(page), "receipt")
+    assert [li.amount.value for li in ex.line_items if li.amount] == ["3.21", "1.86", "1.59"]
