@@ -218,8 +218,9 @@ class AutoOcrEngine:
             return last[1], last[2], last[3]
         receipt, on_page = _receipt(image)
         rapid = (receipt or low_resolution(image)) and self._rapid_available()
-        engine = (self.rapid if receipt else self.rapid_scan) if rapid else self.tesseract
-        self._last = (image, engine, on_page if rapid else None, rapid and not receipt)
+        by_resolution = rapid and not receipt
+        engine = (self.rapid_scan if by_resolution else self.rapid) if rapid else self.tesseract
+        self._last = (image, engine, on_page if rapid else None, by_resolution)
         return self._last[1], self._last[2], self._last[3]
 
     def ocr(self, image: Image.Image, *, page_number: int = 1) -> list[Word]:

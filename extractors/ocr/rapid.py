@@ -10,7 +10,10 @@ are split at spaces, and each word's pixel box is the union of its characters' b
 library derives from the CTC decoder's column positions (``return_word_box``); when those cannot
 be lined up with the text, the line box is apportioned by character offsets instead. A word's
 confidence is the mean of its characters' CTC probabilities, as :class:`LatinDecode` reads them
-(Latin script only, commas and full stops given a higher prior).
+(Latin script only, commas and full stops given a higher prior). On receipts the detector's line
+boxes are carried on past their last letter (:class:`LineEnds`), so that the comma ending a line
+is read, and a mark read there where the page shows none is dropped (:func:`_mark_at_end`). A page
+whose lines read mostly upside down (:class:`PageVote`) is read a second time, turned.
 
 One onnxruntime session per model and process (built on first use, reused by every engine object
 and thread), each with one intra-op thread: batch workers already run pages in parallel, like
