@@ -30,7 +30,7 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from extractors.fields import lexicon
+from extractors import lexicon
 from extractors.fields.kv import extract_key_values
 from extractors.fields.tables import header_columns, table_items
 from extractors.layout import estimate_skew, segment_words

@@ -352,7 +352,7 @@ class TesseractEngine:
                                  or _list_langs(self.binary, self.tessdata_dir)[0])
         kwargs = {"path": self._api_dir.rstrip("/") + "/"} if self._api_dir else {}
         try:
-            return self._api_mod.PyTessBaseAPI(lang=lang, **kwargs)  # type: ignore[attr-defined]
+            return self._api_mod.PyTessBaseAPI(lang=lang, **kwargs)  # type: ignore[attr-defined, union-attr]
         except RuntimeError as exc:
             log.warning("tesserocr cannot load the Tesseract models %r from %s (%s); the "
                         "tesseract binary reads these pages", lang, self._api_dir, exc)

@@ -624,6 +624,72 @@ def test_the_prior_gives_no_mark_a_second_column() -> None:
     assert LatinDecode(inner)(_columns(inner, rows[:3] + [{}, {".": 0.9}]))[0][0] == "CO.."
 
 
+def test_ctc_score_sums_every_alignment() -> None:
+    import itertools
+
+    from extractors.ocr.rapid import _ctc_align, _ctc_score
+
+    rng = np.random.default_rng(7)
+    probs = rng.dirichlet(np.ones(3), size=5)  # 5 columns over blank, "a", "b"
+
+    def collapse(path: tuple[int, ...]) -> list[int]:
+        out: list[int] = []
+        for k, c in enumerate(path):
+            if c and (k == 0 or path[k - 1] != c):
+                out.append(c)
+        return out
+
+    for labels in ([1, 2], [2, 2], [1], [1, 1, 2]):
+        paths = [p for p in itertools.product(range(3), repeat=5) if collapse(p) == labels]
+        total = sum(float(np.prod(probs[np.arange(5), p])) for p in paths)
+        assert _ctc_score(np.log(probs), labels) == pytest.approx(np.log(total))
+        best = max(paths, key=lambda p: float(np.prod(probs[np.arange(5), p])))
+        assert tuple(_ctc_align(np.log(probs), labels).tolist()) == best
+
+
+@needs_rapid
+def test_a_misread_word_is_read_as_the_common_word_the_columns_allow() -> None:
+    from extractors.ocr.rapid import LatinDecode
+
+    inner = _decoder(list("TOIAL") + ["."])
+    # "TOTAL" whose middle T the recogniser took for an I (0.55 against 0.40)
+    rows = [{"T": 0.98}, {"O": 0.97}, {"I": 0.55, "T": 0.40}, {"A": 0.97}, {"L": 0.96}, {}]
+    assert inner(_columns(inner, rows))[0][0] == "TOIAL"
+    text, conf = LatinDecode(inner)(_columns(inner, rows))[0][:2]
+    assert text == "TOTAL"
+    assert conf < 0.97  # the letter put right keeps the recogniser's 0.40
+    assert LatinDecode(inner, lexicon_margin=None)(_columns(inner, rows))[0][0] == "TOIAL"
+    # a letter the recogniser is sure of is no slip: a rare word stays as read
+    sure = rows[:2] + [{"I": 0.995, "T": 0.001}] + rows[3:]
+    assert LatinDecode(inner)(_columns(inner, sure))[0][0] == "TOIAL"
+    # a word of the lexicon is never changed, and the marks around a word are kept
+    assert LatinDecode(inner)(_columns(inner, [{"T": 0.9}, {"O": 0.9}, {"T": 0.6}, {"A": 0.9}, {"L": 0.9}]))[0][0] == "TOTAL"
+    marked = rows[:5] + [{".": 0.9}]
+    assert LatinDecode(inner)(_columns(inner, marked))[0][0] == "TOTAL."
+
+
+@needs_rapid
+def test_the_lexicon_drops_no_digit_and_no_letter_of_a_short_word() -> None:
+    from extractors.ocr.rapid import LatinDecode
+
+    inner = _decoder(list("Lot3KAPRUwn"))
+    # "Lot3": the lexicon's "Lot" explains the columns nearly as well (0.6 for the 3, 0.4 nothing)
+    rows = [{"L": 0.99}, {"o": 0.99}, {"t": 0.99}, {"3": 0.6}]
+    assert LatinDecode(inner)(_columns(inner, rows))[0][0] == "Lot3"
+    short = [{"K": 0.99}, {"A": 0.99}, {"P": 0.99}, {"A": 0.99}, {"R": 0.6}]  # "KAPAR", not "KAPA"
+    assert LatinDecode(inner)(_columns(inner, short))[0][0] == "KAPAR"
+
+
+@needs_rapid
+def test_a_word_the_recogniser_glued_to_the_next_is_checked_on_its_own() -> None:
+    from extractors.ocr.rapid import LatinDecode
+
+    inner = _decoder(list("JalnTotiIA"))
+    rows = [{"J": 0.99}, {"a": 0.99}, {"l": 0.99}, {"a": 0.99}, {"n": 0.99},
+            {"T": 0.98}, {"o": 0.97}, {"i": 0.5, "t": 0.45}, {"a": 0.97}, {"l": 0.96}]
+    assert LatinDecode(inner)(_columns(inner, rows))[0][0] == "JalanTotal"
+
+
 def _quad(x0: float, y0: float, x1: float, y1: float) -> list[list[float]]:
     return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
 
