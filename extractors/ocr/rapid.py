@@ -421,6 +421,11 @@ class LatinDecode:
                 span[np.arange(len(span)), fix] = kept
 
 
+LEXICON_LANGS = ("en", "ms")
+"""The languages whose words a misread word may be read as: those of the receipts and forms that
+RapidOCR reads. A word any language of :mod:`extractors.lexicon` knows is left as read, but
+German and French words are not offered: French "fait" is what the surname "FATT" (SROIE dev)
+became with them, as the rules found French "une" offered for "CNE"."""
 SHORTEN_MIN = 7
 """The shortest word read that the lexicon may shorten by a letter: the recogniser's columns
 hardly tell a letter from none in a short word ("KAPAR" read as "KAPA", "CHUAN" as "CHUN",
@@ -445,7 +450,8 @@ def _lexicon_fix(text: str, cols: Any, labels: list[int], index: dict[str, int],
     tail = text[lead + len(core):]
     dist = 1 if len(core) <= 4 else 2
     letter_core = core.translate(_DIGIT_LETTER)
-    found = dict.fromkeys(lexicon.near(core, dist) + (lexicon.near(letter_core, dist) if letter_core != core else []))
+    found = dict.fromkeys(lexicon.near(core, dist, LEXICON_LANGS)
+                          + (lexicon.near(letter_core, dist, LEXICON_LANGS) if letter_core != core else []))
     if not found:
         return None
     upper = sum(ch.isupper() for ch in core) > letters / 2
