@@ -9,7 +9,7 @@ frequency (log10 of uses per billion words: 3 = once per million, 6 = once per t
 
 RapidOCR's decoder asks it too (:func:`near`): for a word read that is no word, the common words a
 slip or two away, which it rescores against the recogniser's own columns
-(:func:`extractors.ocr.rapid.LatinDecode`).
+(:class:`extractors.ocr.rapid.LatinDecode`).
 
 Without wordfreq every word is unknown and nothing is changed (:func:`zipf` returns 0, :func:`near`
 nothing).
