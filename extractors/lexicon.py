@@ -25,6 +25,12 @@ log = logging.getLogger("docai.lexicon")
 
 LANGS = ("en", "ms", "de", "fr")
 
+SLIP_LANGS = ("en", "ms")
+"""The languages whose words an OCR slip is put right to, by the rules' slip fixes and by RapidOCR's
+decoder: those of the receipts and forms. A word any of :data:`LANGS` knows is left as read, but
+German and French words are not offered: French "une" is not what "CNE" was, and "fait" is what
+the surname "FATT" (SROIE dev) became when they were."""
+
 
 @cache
 def _table(lang: str) -> dict[str, float]:

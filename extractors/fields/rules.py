@@ -2243,8 +2243,6 @@ _DOUBT = 0.98
 # the engines whose word confidences tell slips from rare words: Tesseract's do not (surnames on
 # the generated invoices, "Techer", "Binner", "Stey", read right at below 0.98)
 _SLIP_ENGINES = frozenset({"rapidocr"})
-# the words a slip is put right to: the receipts' languages (French "une" is not what "CNE" was)
-_FIX_TO = ("en", "ms")
 _DIGIT_AS = {"0": "o", "1": "il", "5": "s", "8": "b", "6": "g", "2": "z"}
 # capitals that look alike (the lower-case ones are _LOOKALIKE's: "e" and "o" do, "E" and "O" do not)
 _LOOKALIKE_UPPER = [set(g) for g in ("HMNW", "OQDCG", "EF", "FP", "PR", "KR", "IJLT", "UV", "VY")]
@@ -2288,7 +2286,7 @@ def _unslip_word(tok: str) -> str | None:
         return None
     best: dict[str, tuple[float, bool]] = {}
     for cand, sub in _slips_of(tok):
-        z = lexicon.zipf(cand, _FIX_TO)
+        z = lexicon.zipf(cand, lexicon.SLIP_LANGS)
         if z and z > best.get(cand, (0.0, True))[0]:
             best[cand] = (z, sub)
     ranked = sorted(best.items(), key=lambda kv: -kv[1][0])

@@ -36,6 +36,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from extractors import lexicon
 from extractors.errors import DependencyMissing, PageError
 from extractors.settings import Settings
 from schemas.document import Word
@@ -342,7 +343,7 @@ class LatinDecode:
     A mark that only the prior made the column's best guess is dropped when the same mark is the
     line's next character on either side (``CO..`` for ``CO.``: the prior had given one full stop
     a second column). A word that no language of :mod:`extractors.lexicon` knows is read as the
-    common English or Malay word (:data:`LEXICON_LANGS`) one or two slips away that explains its
+    common English or Malay word (:data:`extractors.lexicon.SLIP_LANGS`) one or two slips away that explains its
     columns nearly as well (:data:`LEXICON_MARGIN`: "Toial", "Summay", "reciptent"). Measured
     alone, the restriction to Latin script changed no field of the 200 sroie_train receipts.
     """
@@ -426,11 +427,6 @@ class LatinDecode:
                 span[np.arange(len(span)), fix] = kept
 
 
-LEXICON_LANGS = ("en", "ms")
-"""The languages whose words a misread word may be read as: those of the receipts and forms that
-RapidOCR reads. A word any language of :mod:`extractors.lexicon` knows is left as read, but
-German and French words are not offered: French "fait" is what the surname "FATT" (SROIE dev)
-became with them, as the rules found French "une" offered for "CNE"."""
 SHORTEN_MIN = 7
 """The shortest word read that the lexicon may shorten by a letter: the recogniser's columns
 hardly tell a letter from none in a short word ("KAPAR" read as "KAPA", "CHUAN" as "CHUN",
@@ -445,8 +441,6 @@ def _lexicon_fix(text: str, cols: Any, labels: list[int], index: dict[str, int],
     followed by punctuation that is kept, that no language of :mod:`extractors.lexicon` knows."""
     import numpy as np
 
-    from extractors import lexicon
-
     lead = len(text) - len(text.lstrip(_STRIP_MARKS))
     core = text[lead:].rstrip(_STRIP_MARKS)
     letters = sum(ch.isalpha() for ch in core)
@@ -455,8 +449,8 @@ def _lexicon_fix(text: str, cols: Any, labels: list[int], index: dict[str, int],
     tail = text[lead + len(core):]
     dist = 1 if len(core) <= 4 else 2
     letter_core = core.translate(_DIGIT_LETTER)
-    found = dict.fromkeys(lexicon.near(core, dist, LEXICON_LANGS)
-                          + (lexicon.near(letter_core, dist, LEXICON_LANGS) if letter_core != core else []))
+    found = dict.fromkeys(lexicon.near(core, dist, lexicon.SLIP_LANGS)
+                          + (lexicon.near(letter_core, dist, lexicon.SLIP_LANGS) if letter_core != core else []))
     if not found:
         return None
     upper = sum(ch.isupper() for ch in core) > letters / 2
